@@ -1,0 +1,44 @@
+"""`audio-vit` command line: one subcommand per module in `audio_vit.commands`.
+
+Each command module exposes `main(argv: list[str]) -> int` and builds its own parser, so
+`audio-vit COMMAND --help` is owned by the module that implements the command.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "prepare": ("audio_vit.commands.prepare", "decode, split and cache a dataset as log-mel spectrograms"),
+    "train": ("audio_vit.commands.train", "train a classifier (one process; use scripts/train.py with accelerate launch for more)"),
+    "evaluate": ("audio_vit.commands.evaluate", "evaluate a trained model folder on a dataset split"),
+    "demo": ("audio_vit.commands.demo", "train + evaluate the from-scratch ViT on FSDD and write a model folder"),
+    "predict": ("audio_vit.commands.predict", "classify audio files, with sliding windows for long recordings"),
+    "push": ("audio_vit.commands.push", "upload a model folder to the Hugging Face Hub"),
+    "export": ("audio_vit.commands.export", "export a model folder to ONNX or TorchScript"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: audio-vit COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run `audio-vit COMMAND --help` for the options of one command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"audio-vit: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""AudioViT configuration: the model's hyperparameters only (no torch import here)."""
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+POOLING_MODES = ("cls", "mean")
+BACKBONES = ("scratch", "timm")
+
+
+def _as_pair(value, name: str) -> list[int]:
+    """Accept an int or a (frequency, time) pair and return [frequency, time]."""
+    if isinstance(value, int):
+        return [value, value]
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return [int(value[0]), int(value[1])]
+    raise ValueError(f"{name}={value!r} must be an int or a (frequency, time) pair of ints")
+
+
+class AudioViTConfig(PretrainedConfig):
+    r"""Configuration of an [`AudioViTModel`] / [`AudioViTForAudioClassification`].
+
+    The model input is a log-mel "image" of shape `(batch, num_mel_bins, max_length)`, as produced by
+    [`AudioViTFeatureExtractor`].
+
+    Args:
+        num_mel_bins (`int`, defaults to 64): mel bands of the input (its height).
+        max_length (`int`, defaults to 128): frames of the input the positional embeddings are laid out for
+            (its width). Other lengths work: the embeddings are interpolated along time.
+        patch_size (`int` or `(int, int)`, defaults to `(64, 2)`): patch height (mel bins) and width (frames).
+            Full-frequency patches (height = `num_mel_bins`) learn fastest on small datasets.
+        frequency_stride (`int`, defaults to the patch height): step between patches along frequency;
+            smaller than the patch height gives overlapping patches, as in AST.
+        time_stride (`int`, defaults to the patch width): step between patches along time.
+        hidden_size (`int`, defaults to 128): width of the transformer.
+        num_hidden_layers (`int`, defaults to 4): transformer blocks.
+        num_attention_heads (`int`, defaults to 4): attention heads; must divide `hidden_size`.
+        intermediate_size (`int`, defaults to `4 * hidden_size`): MLP width.
+        hidden_dropout_prob (`float`, defaults to 0.0): dropout on embeddings, attention output and MLP.
+        attention_probs_dropout_prob (`float`, defaults to 0.0): dropout on attention weights.
+        drop_path_rate (`float`, defaults to 0.0): stochastic depth, linearly increasing over the blocks.
+        classifier_dropout (`float`, defaults to 0.0): dropout before the classification head.
+        layer_norm_eps (`float`, defaults to 1e-6): epsilon of the layer norms.
+        qkv_bias (`bool`, defaults to `True`): bias in the fused query/key/value projection.
+        pooling (`str`, defaults to `"cls"`): `"cls"` (the CLS token) or `"mean"` (mean of patch tokens).
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal weight init.
+        backbone (`str`, defaults to `"scratch"`): `"scratch"` for the ViT defined here, `"timm"` for a timm model.
+        timm_model_name (`str`, *optional*): the timm architecture when `backbone="timm"`, e.g. `"resnet18"`.
+        timm_kwargs (`dict`, *optional*): extra keyword arguments for `timm.create_model`.
+        num_channels (`int`, defaults to 1): input channels (a mel spectrogram has one).
+    """
+
+    model_type = "audio_vit"
+
+    def __init__(
+        self,
+        num_mel_bins: int = 64,
+        max_length: int = 128,
+        patch_size=(64, 2),
+        frequency_stride: int | None = None,
+        time_stride: int | None = None,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int | None = None,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.0,
+        attention_probs_dropout_prob: float = 0.0,
+        drop_path_rate: float = 0.0,
+        classifier_dropout: float = 0.0,
+        layer_norm_eps: float = 1e-6,
+        qkv_bias: bool = True,
+        pooling: str = "cls",
+        initializer_range: float = 0.02,
+        backbone: str = "scratch",
+        timm_model_name: str | None = None,
+        timm_kwargs: dict | None = None,
+        num_channels: int = 1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_mel_bins = int(num_mel_bins)
+        self.max_length = int(max_length)
+        self.patch_size = _as_pair(patch_size, "patch_size")
+        self.frequency_stride = int(frequency_stride) if frequency_stride is not None else self.patch_size[0]
+        self.time_stride = int(time_stride) if time_stride is not None else self.patch_size[1]
+        self.hidden_size = int(hidden_size)
+        self.num_hidden_layers = int(num_hidden_layers)
+        self.num_attention_heads = int(num_attention_heads)
+        self.intermediate_size = int(intermediate_size) if intermediate_size is not None else 4 * self.hidden_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = float(hidden_dropout_prob)
+        self.attention_probs_dropout_prob = float(attention_probs_dropout_prob)
+        self.drop_path_rate = float(drop_path_rate)
+        self.classifier_dropout = float(classifier_dropout)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.qkv_bias = bool(qkv_bias)
+        self.pooling = pooling
+        self.initializer_range = float(initializer_range)
+        self.backbone = backbone
+        self.timm_model_name = timm_model_name
+        self.timm_kwargs = dict(timm_kwargs or {})
+        self.num_channels = int(num_channels)
+        self.validate_geometry()
+
+    @property
+    def patch_grid(self) -> tuple[int, int]:
+        """(frequency, time) patch counts for an input of `num_mel_bins x max_length`."""
+        return (
+            (self.num_mel_bins - self.patch_size[0]) // self.frequency_stride + 1,
+            (self.max_length - self.patch_size[1]) // self.time_stride + 1,
+        )
+
+    def validate_geometry(self) -> None:
+        """Raise `ValueError` naming the values when the configured model cannot be built."""
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone={self.backbone!r} is not supported; use one of {BACKBONES}")
+        if self.backbone == "timm" and not self.timm_model_name:
+            raise ValueError("backbone='timm' needs timm_model_name, e.g. timm_model_name='resnet18'")
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling={self.pooling!r} is not supported; use one of {POOLING_MODES}")
+        for name in ("num_mel_bins", "max_length", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "frequency_stride", "time_stride", "num_channels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be a positive integer")
+        patch_f, patch_t = self.patch_size
+        if patch_f <= 0 or patch_t <= 0:
+            raise ValueError(f"patch_size={self.patch_size} must be positive")
+        if patch_f > self.num_mel_bins:
+            raise ValueError(
+                f"patch_size={self.patch_size} is taller than the input: patch height {patch_f} > "
+                f"num_mel_bins={self.num_mel_bins}"
+            )
+        if patch_t > self.max_length:
+            raise ValueError(
+                f"patch_size={self.patch_size} is wider than the input: patch width {patch_t} > "
+                f"max_length={self.max_length} frames"
+            )
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")

@@ -1,0 +1,341 @@
+"""AudioViT: a Vision Transformer over log-mel spectrograms, or a timm backbone behind the same API.
+
+Input layout everywhere: `input_values` of shape `(batch, num_mel_bins, frames)` (an optional channel
+axis of size 1 is accepted), as produced by `AudioViTFeatureExtractor`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+
+from .configuration_audio_vit import AudioViTConfig
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks (small and separate, timm style)
+# ----------------------------------------------------------------------------------------------
+
+
+def as_spectrogram_batch(input_values: torch.Tensor, num_mel_bins: int) -> torch.Tensor:
+    """Check and normalise the model input to `(batch, 1, num_mel_bins, frames)`."""
+    if input_values.dim() == 3:
+        input_values = input_values.unsqueeze(1)
+    elif not (input_values.dim() == 4 and input_values.shape[1] == 1):
+        raise ValueError(
+            f"input_values must have shape (batch, num_mel_bins, frames) or (batch, 1, num_mel_bins, frames); "
+            f"got {tuple(input_values.shape)}"
+        )
+    if input_values.shape[2] != num_mel_bins:
+        raise ValueError(
+            f"input_values has {input_values.shape[2]} mel bins but the model expects num_mel_bins={num_mel_bins}; "
+            "use the feature extractor saved with this model"
+        )
+    return input_values
+
+
+def resize_position_embeddings(pos_embed: torch.Tensor, old_grid, new_grid) -> torch.Tensor:
+    """Bilinearly resize patch position embeddings `(1, Gf*Gt, D)` from `old_grid` to `new_grid` (Gf, Gt)."""
+    if tuple(old_grid) == tuple(new_grid):
+        return pos_embed
+    dim = pos_embed.shape[-1]
+    grid = pos_embed.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)  # (1, D, Gf, Gt)
+    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bilinear", align_corners=False)
+    return grid.to(pos_embed.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)
+
+
+class PatchEmbedding(nn.Module):
+    """Cuts the spectrogram into (possibly overlapping) patches and projects each to `hidden_size`."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.projection = nn.Conv2d(
+            config.num_channels,
+            config.hidden_size,
+            kernel_size=tuple(config.patch_size),
+            stride=(config.frequency_stride, config.time_stride),
+        )
+
+    def forward(self, spectrogram: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        patches = self.projection(spectrogram)  # (B, D, Gf, Gt)
+        grid = (patches.shape[2], patches.shape[3])
+        return patches.flatten(2).transpose(1, 2), grid  # (B, Gf*Gt, D)
+
+
+class AudioViTEmbeddings(nn.Module):
+    """Patch embedding + CLS token + learned positions, resized along time for other clip lengths."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = PatchEmbedding(config)
+        self.grid = tuple(config.patch_grid)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], config.hidden_size))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        spectrogram = as_spectrogram_batch(input_values, self.config.num_mel_bins)
+        if spectrogram.shape[-1] < self.config.patch_size[1]:
+            raise ValueError(
+                f"input has {spectrogram.shape[-1]} frames, fewer than the patch width {self.config.patch_size[1]}"
+            )
+        patches, grid = self.patch_embeddings(spectrogram.to(self.cls_token.dtype))  # (B, N, D)
+        # A clip longer or shorter than config.max_length gives another time grid: interpolate the
+        # learned positions instead of failing with a shape error (the classic AST pain point).
+        patch_pos = resize_position_embeddings(self.position_embeddings[:, 1:], self.grid, grid)
+        cls = (self.cls_token + self.position_embeddings[:, :1]).expand(patches.shape[0], -1, -1)
+        tokens = torch.cat([cls, patches + patch_pos], dim=1)  # (B, 1 + N, D)
+        return self.dropout(tokens), grid
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch per example during training."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class AudioViTSelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection and `F.scaled_dot_product_attention`."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.attn_dropout = config.attention_probs_dropout_prob
+        self.proj_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, H, N, Dh)
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
+        return self.proj_dropout(self.proj(out))
+
+
+class AudioViTMLP(nn.Module):
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(x)))))
+
+
+class AudioViTBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: AudioViTConfig, drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = AudioViTSelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = AudioViTMLP(config)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop_path(self.attention(self.norm1(x), attn_mask))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def patch_padding_mask(attention_mask: torch.Tensor, config: AudioViTConfig, grid) -> torch.Tensor:
+    """Frame-level mask `(B, frames)` -> token-level mask `(B, 1 + Gf*Gt)`; a patch is valid if it sees any real frame."""
+    frames = attention_mask[:, None, None, :].to(torch.float32)  # (B, 1, 1, T)
+    valid_time = F.max_pool2d(frames, kernel_size=(1, config.patch_size[1]), stride=(1, config.time_stride))
+    valid_time = valid_time[..., : grid[1]].reshape(attention_mask.shape[0], 1, grid[1]) > 0  # (B, 1, Gt)
+    valid = valid_time.expand(-1, grid[0], -1).reshape(attention_mask.shape[0], -1)  # (B, Gf*Gt)
+    cls_valid = valid.new_ones(attention_mask.shape[0], 1)
+    return torch.cat([cls_valid, valid], dim=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pretrained-model classes
+# ----------------------------------------------------------------------------------------------
+
+
+class AudioViTPreTrainedModel(PreTrainedModel):
+    config_class = AudioViTConfig
+    base_model_prefix = "audio_vit"
+    main_input_name = "input_values"
+    _supports_sdpa = True
+    _no_split_modules = ["AudioViTBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, AudioViTEmbeddings):
+            nn.init.trunc_normal_(module.cls_token, std=std)
+            nn.init.trunc_normal_(module.position_embeddings, std=std)
+
+
+class AudioViTModel(AudioViTPreTrainedModel):
+    """The bare encoder: returns token states (`last_hidden_state`) and a pooled embedding (`pooler_output`)."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__(config)
+        config.validate_geometry()
+        if config.backbone == "timm":
+            from .backbones import TimmBackbone  # timm is only needed for timm backbones
+
+            self.timm_backbone = TimmBackbone(config)
+        else:
+            self.embeddings = AudioViTEmbeddings(config)
+            drop_rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+            self.layers = nn.ModuleList(AudioViTBlock(config, rate) for rate in drop_rates)
+            self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        """Final-norm token states `(B, 1 + N, D)` (CLS first) for the scratch ViT; backbone features for timm."""
+        return self._encode(input_values, attention_mask)[0]
+
+    def _encode(self, input_values, attention_mask=None, output_hidden_states=False):
+        tokens, grid = self.embeddings(input_values)
+        token_mask = None
+        if attention_mask is not None:
+            token_mask = patch_padding_mask(attention_mask, self.config, grid)
+        attn_mask = token_mask[:, None, None, :] if token_mask is not None else None  # (B, 1, 1, N) broadcast
+        hidden_states = (tokens,) if output_hidden_states else None
+        for layer in self.layers:
+            tokens = layer(tokens, attn_mask)
+            if output_hidden_states:
+                hidden_states += (tokens,)
+        return self.layernorm(tokens), hidden_states, token_mask
+
+    def pool(self, tokens: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`(B, 1 + N, D)` -> `(B, D)`: the CLS token, or the mean of the (valid) patch tokens."""
+        if self.config.pooling == "cls":
+            return tokens[:, 0]
+        patches = tokens[:, 1:]
+        if token_mask is None:
+            return patches.mean(dim=1)
+        weights = token_mask[:, 1:, None].to(patches.dtype)
+        return (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch, num_mel_bins, frames)`): normalized log-mel spectrograms.
+        attention_mask (`torch.LongTensor` of shape `(batch, frames)`, *optional*): 1 for real frames, 0 for padding;
+            padded patches are then ignored by attention and mean pooling.
+        """
+        output_hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if self.config.backbone == "timm":
+            last_hidden_state, pooled = self.timm_backbone(input_values)
+            hidden_states = None
+        else:
+            last_hidden_state, hidden_states, token_mask = self._encode(input_values, attention_mask, output_hidden_states)
+            pooled = self.pool(last_hidden_state, token_mask)
+        if not return_dict:
+            return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=last_hidden_state, pooler_output=pooled, hidden_states=hidden_states
+        )
+
+
+class AudioViTForAudioClassification(AudioViTPreTrainedModel):
+    """AudioViT with a linear classification head on the pooled embedding."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.audio_vit = AudioViTModel(config)
+        if config.backbone == "timm":
+            # timm networks carry their own head (DeiT's distillation head included), built with num_labels outputs.
+            self.classifier = None
+        else:
+            self.classifier = nn.Sequential(
+                nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels)
+            )
+        self.post_init()
+
+    def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled embeddings `(B, D)`, the input of the classification head."""
+        return self.audio_vit(input_values, attention_mask=attention_mask).pooler_output
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        labels (`torch.Tensor`, *optional*): class ids `(batch,)` for single-label classification, soft targets
+            `(batch, num_labels)` (e.g. from mixup), multi-hot floats `(batch, num_labels)` when
+            `config.problem_type == "multi_label_classification"`, or values for regression (`num_labels == 1`).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.audio_vit(
+            input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states, return_dict=True
+        )
+        if self.classifier is None:
+            logits = self.audio_vit.timm_backbone.forward_head(outputs.last_hidden_state)
+        else:
+            logits = self.classifier(outputs.pooler_output)
+        loss = self.compute_loss(logits, labels) if labels is not None else None
+        if not return_dict:
+            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
+            return ((loss,) + output) if loss is not None else output
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = labels.to(logits.device)
+        problem_type = self.config.problem_type
+        if problem_type is None:
+            # Float (B, num_labels) targets are soft labels (mixup), not multi-label: that must be asked for.
+            problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
+        if problem_type == "regression":
+            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1))
+        if problem_type == "multi_label_classification":
+            if labels.shape != logits.shape:
+                raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
+            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        if labels.is_floating_point():
+            if labels.shape != logits.shape:
+                raise ValueError(f"soft targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
+            return F.cross_entropy(logits.float(), labels.float())
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
+            raise ValueError(
+                f"labels must be class ids in [0, {self.num_labels - 1}]; got min {int(labels.min())}, max {int(labels.max())}"
+            )
+        return F.cross_entropy(logits.float(), labels.view(-1))
+
+
+__all__ = ["AudioViTPreTrainedModel", "AudioViTModel", "AudioViTForAudioClassification"]

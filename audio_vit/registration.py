@@ -1,0 +1,36 @@
+"""Hooks audio_vit into transformers: Auto classes, `trust_remote_code` checkpoints and the audio pipeline."""
+from __future__ import annotations
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+)
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .configuration_audio_vit import AudioViTConfig
+from .feature_extraction_audio_vit import AudioViTFeatureExtractor
+from .modeling_audio_vit import AudioViTForAudioClassification, AudioViTModel
+
+PIPELINE_IMPL = "audio_vit.pipeline_audio_vit.AudioViTAudioClassificationPipeline"
+
+
+def register_auto_classes() -> None:
+    """Register the AudioViT classes with the Auto classes (idempotent)."""
+    AutoConfig.register(AudioViTConfig.model_type, AudioViTConfig, exist_ok=True)
+    AutoFeatureExtractor.register(AudioViTConfig, AudioViTFeatureExtractor, exist_ok=True)
+    AutoModel.register(AudioViTConfig, AudioViTModel, exist_ok=True)
+    AutoModelForAudioClassification.register(AudioViTConfig, AudioViTForAudioClassification, exist_ok=True)
+
+    # save_pretrained then copies our module files next to the weights and writes `auto_map`, so
+    # `from_pretrained(dir, trust_remote_code=True)` works where audio_vit is not installed.
+    AudioViTConfig.register_for_auto_class()
+    AudioViTFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+    AudioViTModel.register_for_auto_class("AutoModel")
+    AudioViTForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
+
+    # transformers' audio pipeline decodes files with the ffmpeg binary and resamples with torchaudio;
+    # ours is a subclass that falls back to soundfile/soxr, so it serves every model and we swap the
+    # implementation in place (register_pipeline would log an "overwriting" warning on every import).
+    PIPELINE_REGISTRY.supported_tasks["audio-classification"]["impl"] = PIPELINE_IMPL

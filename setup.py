@@ -1,0 +1,58 @@
+"""Packaging for audio_vit: Vision Transformer audio classifiers on log-mel spectrograms."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# torch/torchvision are pinned together because torchvision (needed by timm) requires
+# one exact torch release; everything else takes any compatible release.
+INSTALL_REQUIRES = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "timm>=1.0.20",
+    "transformers>=5.2",
+    "datasets>=5.0",
+    "accelerate>=1.10",
+    "evaluate>=0.4.5",
+    "librosa>=0.11",
+    "soundfile>=0.12",
+    "soxr>=0.5",
+    "safetensors>=0.4",
+    "huggingface_hub>=1.0",
+    "numpy>=1.26",
+    "pyyaml>=6.0",
+    "tqdm>=4.66",
+    "tensorboard>=2.15",
+    "matplotlib>=3.8",
+    "scikit-learn>=1.4",
+]
+
+EXTRAS_REQUIRE = {
+    "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
+    "av": ["av>=12"],
+}
+EXTRAS_REQUIRE["dev"] = sorted(
+    {*EXTRAS_REQUIRE["export"], *EXTRAS_REQUIRE["av"], "pytest>=8", "pytest-timeout>=2.3"}
+)
+
+setup(
+    name="audio-vit",
+    version="0.1.0",
+    description="Train, evaluate, share and serve Vision Transformer audio classifiers on log-mel spectrograms",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["audio_vit", "audio_vit.*"]),
+    package_data={"audio_vit": ["metrics/*/*.py", "recipes/*.yaml"]},
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["audio-vit=audio_vit.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
