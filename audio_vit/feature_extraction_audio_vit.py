@@ -1,0 +1,456 @@
+"""AudioViT feature extractor: waveforms -> log-mel "images" `(batch, num_mel_bins, frames)`.
+
+This file is copied next to saved checkpoints for `trust_remote_code` loading, so it imports only
+third-party packages (numpy, torch, transformers; librosa and soxr lazily), never other audio_vit modules.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+MEL_SCALES = ("slaney", "htk")
+PADDING_STRATEGIES = ("max_length", "longest", "do_not_pad")
+RETURN_TENSORS = (None, "np", "pt")
+
+
+def _int_pcm_to_float(array: np.ndarray) -> np.ndarray:
+    """Scale integer PCM to float32 in [-1, 1]: int16 / 32768, uint8 (x - 128) / 128, ..."""
+    info = np.iinfo(array.dtype)
+    half_range = float(2 ** (info.bits - 1))
+    if info.min < 0:
+        return array.astype(np.float32) / np.float32(half_range)
+    return (array.astype(np.float32) - np.float32(half_range)) / np.float32(half_range)
+
+
+class AudioViTFeatureExtractor(SequenceFeatureExtractor):
+    r"""Turns raw audio into the log-mel spectrogram "image" an AudioViT model reads.
+
+    `input_values` has shape `(batch, num_mel_bins, frames)`: frequency (mel bins, low to high) on axis 1,
+    time (STFT frames) on axis 2, float32. Each clip gives exactly what
+
+        S = librosa.feature.melspectrogram(y=clip, sr=sampling_rate, n_fft=n_fft, hop_length=hop_length,
+                win_length=win_length, window="hann", center=True, pad_mode="constant", power=2.0,
+                n_mels=num_mel_bins, fmin=f_min, fmax=f_max, htk=(mel_scale == "htk"), norm=mel_norm)
+        librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=top_db)
+
+    gives (to float32 rounding, about 1e-3 dB; see tests/test_feature_extraction.py), followed by
+    `(x - mean) / std` when `do_normalize`. The whole batch is computed at once in torch: the zero-padded
+    waveforms are framed, windowed (periodic Hann, centred, constant padding), real-FFT'd, squared and
+    multiplied by a mel filterbank built once with `librosa.filters.mel` and cached per device/dtype.
+
+    Padding is zero-padding of the *waveform* (silence), so padded frames are what librosa gives for the
+    zero-padded clip; `top_db` clipping is relative to each clip's own maximum over its valid frames
+    (`frames_for(num_samples)` frames of real audio). Truncation to `max_length` frames keeps
+    `samples_for(max_length)` samples, so every kept frame sees the same samples as on the full clip.
+
+    Args:
+        sampling_rate (`int`, defaults to 16000): sampling rate (Hz) the extractor expects.
+        n_fft (`int`, defaults to 400): FFT size (samples).
+        win_length (`int`, defaults to `n_fft`): Hann window length, centred in the FFT frame.
+        hop_length (`int`, defaults to 160): samples between frames.
+        num_mel_bins (`int`, defaults to 64): mel bands (the image height); also `feature_size`.
+        f_min (`float`, defaults to 0.0): lowest mel filter edge (Hz).
+        f_max (`float`, defaults to `sampling_rate / 2`): highest mel filter edge (Hz).
+        mel_scale (`str`, defaults to `"slaney"`): `"slaney"` or `"htk"` mel scale.
+        mel_norm (`"slaney"`, a number or `None`, defaults to `"slaney"`): filter normalisation, as librosa's `norm`.
+        top_db (`float` or `None`, defaults to 80.0): clip values below each clip's max minus `top_db` dB.
+        max_length (`int` or `None`, defaults to 128): frames per example for `padding="max_length"` and
+            truncation; `None` means no fixed length (pad to the longest clip, never truncate).
+        padding_value (`float`, defaults to 0.0): waveform sample value used for padding (0.0 = silence).
+        do_normalize (`bool`, defaults to `True`): apply `(x - mean) / std` to the dB values.
+        mean (`float`, defaults to 0.0): dB mean used by `normalize`, set from training data.
+        std (`float`, defaults to 1.0): dB standard deviation used by `normalize`, set from training data.
+        return_attention_mask (`bool`, defaults to `False`): also return `attention_mask` `(batch, frames)`,
+            1 on frames of real audio, 0 on padding.
+    """
+
+    model_input_names = ["input_values"]
+
+    def __init__(
+        self,
+        sampling_rate: int = 16000,
+        n_fft: int = 400,
+        win_length: int | None = None,
+        hop_length: int = 160,
+        num_mel_bins: int = 64,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        mel_scale: str = "slaney",
+        mel_norm: str | float | None = "slaney",
+        top_db: float | None = 80.0,
+        max_length: int | None = 128,
+        padding_value: float = 0.0,
+        do_normalize: bool = True,
+        mean: float = 0.0,
+        std: float = 1.0,
+        return_attention_mask: bool = False,
+        **kwargs,
+    ):
+        kwargs.pop("feature_size", None)  # always num_mel_bins; present in saved configs
+        super().__init__(
+            feature_size=num_mel_bins,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
+        )
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.num_mel_bins = num_mel_bins
+        self.f_min = f_min
+        self.f_max = f_max
+        self.mel_scale = mel_scale
+        self.mel_norm = mel_norm
+        self.top_db = top_db
+        self.max_length = max_length
+        self.do_normalize = do_normalize
+        self.mean = mean
+        self.std = std
+        self._check_parameters()
+        # Tensors built lazily and cached per (device, dtype); never serialised (see to_dict / __getstate__).
+        self._tensor_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # ------------------------------------------------------------------ parameters and (de)serialisation
+    def _check_parameters(self) -> None:
+        def positive_int(name):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive int")
+
+        for name in ("sampling_rate", "n_fft", "hop_length", "num_mel_bins"):
+            positive_int(name)
+        if self.win_length is not None:
+            positive_int("win_length")
+            if self.win_length > self.n_fft:
+                raise ValueError(f"win_length={self.win_length} must be at most n_fft={self.n_fft}")
+        if self.max_length is not None:
+            positive_int("max_length")
+        if self.mel_scale not in MEL_SCALES:
+            raise ValueError(f"mel_scale={self.mel_scale!r} must be one of {MEL_SCALES}")
+        if not (self.mel_norm is None or self.mel_norm == "slaney" or isinstance(self.mel_norm, numbers.Real)):
+            raise ValueError(f"mel_norm={self.mel_norm!r} must be 'slaney', a number (p-norm) or None")
+        nyquist = self.sampling_rate / 2
+        f_max = nyquist if self.f_max is None else self.f_max
+        if not 0 <= self.f_min < f_max <= nyquist:
+            raise ValueError(
+                f"f_min={self.f_min!r} and f_max={self.f_max!r} must satisfy 0 <= f_min < f_max <= "
+                f"sampling_rate / 2 = {nyquist}"
+            )
+        if self.top_db is not None and not self.top_db >= 0:
+            raise ValueError(f"top_db={self.top_db!r} must be a non-negative number or None")
+        if not np.isfinite(self.mean):
+            raise ValueError(f"mean={self.mean!r} must be a finite number")
+        if not (np.isfinite(self.std) and self.std > 0):
+            raise ValueError(f"std={self.std!r} must be a finite positive number")
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        for key in [k for k in output if k.startswith("_")]:
+            del output[key]  # caches (filterbank tensors) and the sampling-rate warning flag
+        return output
+
+    def __getstate__(self):
+        # Pickling / datasets fingerprinting must not depend on whether the filterbank was built yet.
+        state = self.__dict__.copy()
+        state["_tensor_cache"] = {}
+        return state
+
+    # ------------------------------------------------------------------ small public helpers
+    def frames_for(self, num_samples):
+        """Frames a clip of `num_samples` samples gives (int, or an integer array for an array input)."""
+        return 1 + (num_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
+
+    def samples_for(self, frames: int) -> int:
+        """Samples kept when truncating to `frames` frames: the last frame then sees only real samples,
+        exactly as on the full clip (`(frames - 1) * hop_length + ceil(n_fft / 2)`)."""
+        return (frames - 1) * self.hop_length + (self.n_fft - self.n_fft // 2)
+
+    def normalize(self, input_values):
+        """`(x - mean) / std` on a numpy array or torch tensor of dB values (same type back)."""
+        return (input_values - self.mean) / self.std
+
+    def _mel_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(window (n_fft,), mel filterbank transposed (n_fft // 2 + 1, num_mel_bins)), cached."""
+        key = (str(device), dtype)
+        if key not in self._tensor_cache:
+            import librosa
+
+            win_length = self.n_fft if self.win_length is None else self.win_length
+            window = librosa.filters.get_window("hann", win_length, fftbins=True)  # periodic, like librosa.stft
+            window = librosa.util.pad_center(window, size=self.n_fft)
+            mel_filters = librosa.filters.mel(
+                sr=self.sampling_rate,
+                n_fft=self.n_fft,
+                n_mels=self.num_mel_bins,
+                fmin=self.f_min,
+                fmax=self.f_max,
+                htk=self.mel_scale == "htk",
+                norm=self.mel_norm,
+                dtype=np.float32,
+            )  # (num_mel_bins, n_fft // 2 + 1)
+            self._tensor_cache[key] = (
+                torch.as_tensor(window, dtype=dtype, device=device),
+                torch.as_tensor(mel_filters.T.copy(), dtype=dtype, device=device),
+            )
+        return self._tensor_cache[key]
+
+    # ------------------------------------------------------------------ input handling
+    def _as_clips(self, raw_speech) -> list[np.ndarray | torch.Tensor]:
+        """Split the input into a list of per-clip arrays/tensors (not yet converted)."""
+        if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
+            return [raw_speech]  # 1-D clip or 2-D (channels, samples) clip
+        if isinstance(raw_speech, (list, tuple)):
+            if len(raw_speech) == 0:
+                raise ValueError("raw_speech is an empty list; expected at least one clip")
+            if all(isinstance(v, numbers.Number) for v in raw_speech):
+                return [np.asarray(raw_speech, dtype=np.float32)]  # a single clip given as a list of floats
+            return list(raw_speech)
+        raise TypeError(
+            f"raw_speech of type {type(raw_speech).__name__} is not supported; expected a 1-D or 2-D "
+            "(channels, samples) numpy array / torch tensor, or a list of them"
+        )
+
+    @staticmethod
+    def _to_mono_float(clip, index: int) -> torch.Tensor:
+        """One clip -> 1-D float32 CPU tensor in [-1, 1] for integer PCM; channels averaged."""
+        if isinstance(clip, torch.Tensor):
+            clip = clip.detach()
+            if clip.dtype == torch.bfloat16:
+                clip = clip.float()
+            clip = clip.cpu().numpy()
+        elif isinstance(clip, (list, tuple)):
+            clip = np.asarray(clip)
+        if not isinstance(clip, np.ndarray):
+            raise TypeError(
+                f"item {index} of the batch has type {type(clip).__name__}; expected a numpy array or torch tensor"
+            )
+        if clip.ndim == 0 or clip.ndim > 2:
+            raise ValueError(
+                f"item {index} of the batch has {clip.ndim} dimensions (shape {tuple(clip.shape)}); expected "
+                "1-D (samples,) or 2-D (channels, samples)"
+            )
+        if clip.shape[-1] == 0:
+            raise ValueError(f"item {index} of the batch is empty (shape {tuple(clip.shape)}, 0 samples)")
+        if clip.ndim == 2 and clip.shape[0] > clip.shape[1]:
+            raise ValueError(
+                f"item {index} of the batch has shape {tuple(clip.shape)}, more channels than samples; expected "
+                "(channels, samples) -- soundfile returns (samples, channels), pass `array.T`"
+            )
+        if np.issubdtype(clip.dtype, np.integer):
+            clip = _int_pcm_to_float(clip)
+        elif np.issubdtype(clip.dtype, np.floating):
+            clip = clip.astype(np.float32, copy=False)
+        else:
+            raise ValueError(
+                f"item {index} of the batch has dtype {clip.dtype}; expected floating point or integer PCM samples"
+            )
+        if clip.ndim == 2:
+            clip = clip.mean(axis=0, dtype=np.float32)  # downmix (channels, samples) -> (samples,)
+        return torch.from_numpy(np.ascontiguousarray(clip))
+
+    @staticmethod
+    def _non_finite_error(clip: torch.Tensor, index: int) -> ValueError:
+        what = "NaN" if torch.isnan(clip).any() else "Inf"
+        count = int((~torch.isfinite(clip)).sum())
+        return ValueError(
+            f"item {index} of the batch contains {what} ({count} non-finite samples); expected finite audio samples"
+        )
+
+    def _resample(self, clip: torch.Tensor, orig_sr: int) -> torch.Tensor:
+        import soxr
+
+        return torch.from_numpy(soxr.resample(clip.numpy(), orig_sr, self.sampling_rate, quality="HQ"))
+
+    @staticmethod
+    def _random_offsets(generator, highs: list[int]) -> list[int]:
+        """Uniform integers in [0, high] for each high (one draw per clip that needs a crop)."""
+        if isinstance(generator, torch.Generator):
+            return [int(torch.randint(0, h + 1, (1,), generator=generator)) for h in highs]
+        if generator is None or isinstance(generator, (numbers.Integral, np.random.Generator)):
+            rng = np.random.default_rng(generator)
+            return [int(rng.integers(0, h + 1)) for h in highs]
+        raise TypeError(
+            f"generator of type {type(generator).__name__} is not supported; expected an int seed, "
+            "numpy.random.Generator, torch.Generator or None"
+        )
+
+    # ------------------------------------------------------------------ main entry point
+    def __call__(
+        self,
+        raw_speech,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = None,
+        padding: str | bool = "max_length",
+        truncation: bool = True,
+        max_length: int | None = None,
+        random_crop: bool = False,
+        resample: bool = False,
+        do_normalize: bool | None = None,
+        return_attention_mask: bool | None = None,
+        device: str | torch.device | None = None,
+        generator: int | np.random.Generator | torch.Generator | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        r"""Compute `input_values` `(batch, num_mel_bins, frames)` (and optionally `attention_mask` `(batch, frames)`).
+
+        Args:
+            raw_speech: one clip -- a 1-D array/tensor `(samples,)`, a 2-D `(channels, samples)` one (channels are
+                averaged) or a list of floats -- or a list of clips of any lengths. numpy or torch; float samples
+                are used as they are, integer PCM is scaled to [-1, 1] (int16 / 32768).
+            sampling_rate (`int`, *optional*): rate of `raw_speech`. Must equal `self.sampling_rate` unless
+                `resample=True`; `None` assumes `self.sampling_rate` (with a one-time warning).
+            return_tensors (`"pt"`, `"np"` or `None`, defaults to `None`): `None` gives a list of numpy arrays
+                `(num_mel_bins, frames)` per clip.
+            padding (`str` or `bool`, defaults to `"max_length"`): `"max_length"` pads every clip to `max_length`
+                frames; `"longest"` (or `True`) to the longest clip in the batch (capped at `max_length` when
+                truncating); `"do_not_pad"` (or `False`) keeps each clip's own length (tensors then need equal lengths).
+                With `truncation=False`, `"max_length"` pads to `max(max_length, longest)`.
+            truncation (`bool`, defaults to `True`): cut clips longer than `max_length` frames to `max_length` frames.
+            max_length (`int`, *optional*): frames; defaults to `self.max_length`.
+            random_crop (`bool`, defaults to `False`): for training, truncate long clips at a random offset (a
+                multiple of `hop_length`, so frames stay on the full clip's frame grid) instead of at the start.
+            resample (`bool`, defaults to `False`): resample clips at another `sampling_rate` with soxr (HQ).
+            do_normalize (`bool`, *optional*): apply `normalize`; defaults to `self.do_normalize`.
+                `False` returns raw log-mel dB.
+            return_attention_mask (`bool`, *optional*): defaults to `self.return_attention_mask`.
+            device (`str` or `torch.device`, *optional*): compute on this device (e.g. `"cuda"`). With
+                `return_tensors="pt"` the results stay on that device; otherwise they come back as CPU numpy.
+            generator (`int`, `numpy.random.Generator`, `torch.Generator` or `None`): randomness of `random_crop`;
+                an int seed makes crops reproducible.
+        """
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments {sorted(kwargs)} for {type(self).__name__}.__call__")
+        if return_tensors not in RETURN_TENSORS:
+            raise ValueError(f"return_tensors={return_tensors!r} must be one of {RETURN_TENSORS}")
+        padding = {True: "longest", False: "do_not_pad"}.get(padding, padding)
+        if padding not in PADDING_STRATEGIES:
+            raise ValueError(f"padding={padding!r} must be one of {PADDING_STRATEGIES} or a bool")
+        max_length = self.max_length if max_length is None else max_length
+        if max_length is not None and (not isinstance(max_length, numbers.Integral) or max_length <= 0):
+            raise ValueError(f"max_length={max_length!r} must be a positive int (frames) or None")
+        if padding == "max_length" and max_length is None:
+            padding = "longest"  # no fixed length configured
+        truncation = truncation and max_length is not None
+        if random_crop and not truncation:
+            raise ValueError("random_crop=True needs truncation=True and a max_length (it crops to max_length frames)")
+        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        return_attention_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+        device = torch.device("cpu") if device is None else torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={str(device)!r} was requested but CUDA is not available (torch.cuda.is_available() is "
+                "False); pass device=None or 'cpu'"
+            )
+
+        if sampling_rate is None:
+            logger.warning_once(
+                f"No sampling_rate was passed to {type(self).__name__}; assuming the extractor's "
+                f"{self.sampling_rate} Hz. Pass sampling_rate to catch mismatched audio."
+            )
+            sampling_rate = self.sampling_rate
+        if sampling_rate != self.sampling_rate and not resample:
+            raise ValueError(
+                f"sampling_rate={sampling_rate} does not match the feature extractor's {self.sampling_rate}; "
+                "resample first or pass resample=True"
+            )
+
+        clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
+        if sampling_rate != self.sampling_rate:
+            for i, clip in enumerate(clips):
+                if not torch.isfinite(clip).all():
+                    raise self._non_finite_error(clip, i)
+            clips = [self._resample(clip, sampling_rate) for clip in clips]
+
+        # Samples of each clip used (truncation) and the frames each one fills with real audio.
+        lengths = [len(clip) for clip in clips]
+        starts = [0] * len(clips)
+        if truncation:
+            keep = self.samples_for(max_length)
+            long_ones = [i for i, n in enumerate(lengths) if n > keep]
+            if random_crop and long_ones:
+                steps = self._random_offsets(generator, [(lengths[i] - keep) // self.hop_length for i in long_ones])
+                for i, step in zip(long_ones, steps):
+                    starts[i] = step * self.hop_length
+            lengths = [min(n, keep) for n in lengths]
+        valid_frames = [self.frames_for(n) for n in lengths]
+        if truncation:
+            valid_frames = [min(f, max_length) for f in valid_frames]
+        longest = max(valid_frames)
+        if padding == "max_length":
+            num_frames = max(max_length, longest)
+        else:
+            num_frames = longest
+        if padding == "do_not_pad" and return_tensors is not None and len(set(valid_frames)) > 1:
+            raise ValueError(
+                f"padding='do_not_pad' gives clips of different lengths ({min(valid_frames)} to {longest} frames), "
+                f"which cannot be stacked into return_tensors={return_tensors!r}; pad, or use return_tensors=None"
+            )
+
+        # Zero-padded batch with librosa's centre padding (n_fft // 2 on the left) built in: (B, samples)
+        half = self.n_fft // 2
+        total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
+        waveforms = torch.full((len(clips), total), float(self.padding_value), dtype=torch.float32)
+        waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
+        for i, (clip, start, n) in enumerate(zip(clips, starts, lengths)):
+            waveforms[i, half : half + n] = clip[start : start + n]
+        if sampling_rate == self.sampling_rate:
+            finite = torch.isfinite(waveforms).all(dim=1)
+            if not finite.all():
+                bad = int((~finite).nonzero()[0])
+                raise self._non_finite_error(waveforms[bad], bad)
+
+        with torch.no_grad():  # not inference_mode: the outputs may feed a model that is being trained
+            log_mel = self._log_mel(waveforms.to(device), num_frames, valid_frames)  # (B, num_mel_bins, frames)
+            if do_normalize:
+                log_mel = self.normalize(log_mel)
+
+        attention_mask = None
+        if return_attention_mask:
+            attention_mask = (torch.arange(num_frames)[None, :] < torch.tensor(valid_frames)[:, None]).to(torch.int32)
+
+        if return_tensors == "pt":
+            data = {"input_values": log_mel}
+            if attention_mask is not None:
+                data["attention_mask"] = attention_mask.to(device)
+            return BatchFeature(data, tensor_type=None)
+        values = log_mel.cpu().numpy()
+        mask = None if attention_mask is None else attention_mask.numpy()
+        if return_tensors == "np":
+            data = {"input_values": values}
+            if mask is not None:
+                data["attention_mask"] = mask
+            return BatchFeature(data)
+        keep_frames = valid_frames if padding == "do_not_pad" else [num_frames] * len(clips)
+        data = {"input_values": [values[i, :, : keep_frames[i]] for i in range(len(clips))]}
+        if mask is not None:
+            data["attention_mask"] = [mask[i, : keep_frames[i]] for i in range(len(clips))]
+        return BatchFeature(data)
+
+    def _log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
+        """Centre-padded waveforms (B, samples) -> clipped log-mel dB (B, num_mel_bins, num_frames)."""
+        window, mel_filters_t = self._mel_tensors(waveforms.device, waveforms.dtype)
+        frames = waveforms.unfold(1, self.n_fft, self.hop_length)[:, :num_frames]  # (B, T, n_fft), a view
+        spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, F) complex
+        spectrum = torch.view_as_real(spectrum)  # (B, T, F, 2)
+        power = spectrum[..., 0].square() + spectrum[..., 1].square()  # (B, T, F); faster than abs().pow(2)
+        mel = torch.matmul(power, mel_filters_t)  # (B, T, num_mel_bins)
+        log_mel = mel.clamp_(min=1e-10).log10_().mul_(10.0)  # power_to_db, ref=1.0, amin=1e-10
+        if self.top_db is not None:
+            # Each clip's max over its own valid frames, so padding never changes the clipping floor.
+            valid = torch.tensor(valid_frames, device=waveforms.device)
+            is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= valid[:, None]  # (B, T)
+            clip_max = log_mel.masked_fill(is_pad[:, :, None], float("-inf")).amax(dim=(1, 2))  # (B,)
+            log_mel = torch.maximum(log_mel, (clip_max - self.top_db)[:, None, None])
+        return log_mel.transpose(1, 2).contiguous()  # (B, num_mel_bins, T)
+
+
+__all__ = ["AudioViTFeatureExtractor"]
