@@ -1,7 +1,7 @@
 """AudioViT configuration: the model's hyperparameters only (no torch import here)."""
 from __future__ import annotations
 
-from transformers import PretrainedConfig
+from transformers import PreTrainedConfig
 
 POOLING_MODES = ("cls", "mean")
 BACKBONES = ("scratch", "timm")
@@ -16,7 +16,7 @@ def _as_pair(value, name: str) -> list[int]:
     raise ValueError(f"{name}={value!r} must be an int or a (frequency, time) pair of ints")
 
 
-class AudioViTConfig(PretrainedConfig):
+class AudioViTConfig(PreTrainedConfig):
     r"""Configuration of an [`AudioViTModel`] / [`AudioViTForAudioClassification`].
 
     The model input is a log-mel "image" of shape `(batch, num_mel_bins, max_length)`, as produced by
@@ -51,56 +51,41 @@ class AudioViTConfig(PretrainedConfig):
 
     model_type = "audio_vit"
 
-    def __init__(
-        self,
-        num_mel_bins: int = 64,
-        max_length: int = 128,
-        patch_size=(64, 2),
-        frequency_stride: int | None = None,
-        time_stride: int | None = None,
-        hidden_size: int = 128,
-        num_hidden_layers: int = 4,
-        num_attention_heads: int = 4,
-        intermediate_size: int | None = None,
-        hidden_act: str = "gelu",
-        hidden_dropout_prob: float = 0.0,
-        attention_probs_dropout_prob: float = 0.0,
-        drop_path_rate: float = 0.0,
-        classifier_dropout: float = 0.0,
-        layer_norm_eps: float = 1e-6,
-        qkv_bias: bool = True,
-        pooling: str = "cls",
-        initializer_range: float = 0.02,
-        backbone: str = "scratch",
-        timm_model_name: str | None = None,
-        timm_kwargs: dict | None = None,
-        num_channels: int = 1,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.num_mel_bins = int(num_mel_bins)
-        self.max_length = int(max_length)
-        self.patch_size = _as_pair(patch_size, "patch_size")
-        self.frequency_stride = int(frequency_stride) if frequency_stride is not None else self.patch_size[0]
-        self.time_stride = int(time_stride) if time_stride is not None else self.patch_size[1]
-        self.hidden_size = int(hidden_size)
-        self.num_hidden_layers = int(num_hidden_layers)
-        self.num_attention_heads = int(num_attention_heads)
-        self.intermediate_size = int(intermediate_size) if intermediate_size is not None else 4 * self.hidden_size
-        self.hidden_act = hidden_act
-        self.hidden_dropout_prob = float(hidden_dropout_prob)
-        self.attention_probs_dropout_prob = float(attention_probs_dropout_prob)
-        self.drop_path_rate = float(drop_path_rate)
-        self.classifier_dropout = float(classifier_dropout)
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.qkv_bias = bool(qkv_bias)
-        self.pooling = pooling
-        self.initializer_range = float(initializer_range)
-        self.backbone = backbone
-        self.timm_model_name = timm_model_name
-        self.timm_kwargs = dict(timm_kwargs or {})
-        self.num_channels = int(num_channels)
-        self.validate_geometry()
+    # transformers 5 configs are dataclasses: each hyperparameter is a typed field.
+    num_mel_bins: int = 64
+    max_length: int = 128
+    patch_size: int | list[int] | tuple[int, int] = (64, 2)
+    frequency_stride: int | None = None
+    time_stride: int | None = None
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int | None = None
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    drop_path_rate: float = 0.0
+    classifier_dropout: float = 0.0
+    layer_norm_eps: float = 1e-6
+    qkv_bias: bool = True
+    pooling: str = "cls"
+    initializer_range: float = 0.02
+    backbone: str = "scratch"
+    timm_model_name: str | None = None
+    timm_kwargs: dict | None = None
+    num_channels: int = 1
+
+    def __post_init__(self, **kwargs):
+        self.patch_size = _as_pair(self.patch_size, "patch_size")
+        if self.frequency_stride is None:
+            self.frequency_stride = self.patch_size[0]
+        if self.time_stride is None:
+            self.time_stride = self.patch_size[1]
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        self.timm_kwargs = dict(self.timm_kwargs or {})
+        super().__post_init__(**kwargs)
+        self.check_geometry()
 
     @property
     def patch_grid(self) -> tuple[int, int]:
@@ -110,7 +95,7 @@ class AudioViTConfig(PretrainedConfig):
             (self.max_length - self.patch_size[1]) // self.time_stride + 1,
         )
 
-    def validate_geometry(self) -> None:
+    def check_geometry(self) -> None:
         """Raise `ValueError` naming the values when the configured model cannot be built."""
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone={self.backbone!r} is not supported; use one of {BACKBONES}")

@@ -200,7 +200,7 @@ class AudioViTModel(AudioViTPreTrainedModel):
 
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
-        config.validate_geometry()
+        config.check_geometry()
         if config.backbone == "timm":
             from .backbones import TimmBackbone  # timm is only needed for timm backbones
 

@@ -1,0 +1,65 @@
+"""`audio-vit predict`: classify audio files of any length with a trained model folder or hub id."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..inference import AGGREGATIONS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audio-vit predict",
+        description=(
+            "Classify audio files. Recordings longer than the model's training clips are cut into "
+            "overlapping windows whose probabilities are averaged; --segments prints each window."
+        ),
+    )
+    parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    parser.add_argument("--model", required=True, help="model folder written by training, or a hub repo id")
+    parser.add_argument("--window-s", type=float, default=None,
+                        help="window length in seconds (default: the feature extractor's max_length)")
+    parser.add_argument("--hop-s", type=float, default=None, help="step between windows in seconds (default: half a window)")
+    parser.add_argument("--aggregate", choices=AGGREGATIONS, default="mean", help="how window scores combine (default: mean)")
+    parser.add_argument("--top-k", type=int, default=3, help="labels to print per file (default: 3)")
+    parser.add_argument("--segments", action="store_true", help="also print the best label of every window")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow loading the model code stored in the checkpoint (needed when audio_vit is not the loader)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import audio_vit  # noqa: F401  (registers the Auto classes)
+
+    from ..audio_io import load_audio
+    from ..inference import classify_long_audio
+
+    model = AutoModelForAudioClassification.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    model = model.to(torch.device(args.device)).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    for path in args.files:
+        waveform, rate = load_audio(path)
+        result = classify_long_audio(
+            model, extractor, waveform, rate, window_s=args.window_s, hop_s=args.hop_s,
+            aggregate=args.aggregate, top_k=args.top_k,
+        )
+        if args.json:
+            record = {"file": path, "scores": result.scores}
+            if args.segments:
+                record["windows"] = [vars(w) for w in result.windows]
+            print(json.dumps(record))
+            continue
+        best = ", ".join(f"{s['label']} ({s['score']:.3f})" for s in result.scores)
+        print(f"{path}: {best}  [{len(result.windows)} window(s)]")
+        if args.segments:
+            for w in result.windows:
+                print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  {w.label}  {w.score:.3f}")
+    sys.stdout.flush()
+    return 0
