@@ -214,6 +214,8 @@ class AudioViTModel(AudioViTPreTrainedModel):
 
     def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
         """Final-norm token states `(B, 1 + N, D)` (CLS first) for the scratch ViT; backbone features for timm."""
+        if self.config.backbone == "timm":
+            return self.timm_backbone(input_values)[0]  # timm's forward_features output
         return self._encode(input_values, attention_mask)[0]
 
     def _encode(self, input_values, attention_mask=None, output_hidden_states=False):
