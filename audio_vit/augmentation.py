@@ -1,0 +1,177 @@
+"""On-the-fly augmentation of spectrogram batches for training (never stored in the cache).
+
+`SpectrogramAugmenter(config, num_labels)(x, labels)` works on a torch batch `x` of shape
+(B, num_mel_bins, frames) holding **raw log-mel dB** (what the cache stores; `SpectrogramCollator` normalizes
+after augmenting), fully vectorised over the batch:
+
+- random gain: `x + g`, g ~ U[-gain_db, gain_db] per clip (a gain is a constant offset in the dB domain);
+- random time shift: roll each clip by up to `time_shift_frames` frames, vacated frames filled with the clip's
+  floor (its minimum, i.e. silence); `random_crop_frames` instead takes a random window of that many frames;
+- SpecAugment: `num_freq_masks` masks of width U[0, freq_mask_param] mel bins and `num_time_masks` masks of
+  width U[0, time_mask_param] frames, filled with `fill_value` (the dataset mean -> 0 after normalization);
+- mixup: x = lam * x + (1 - lam) * x[perm], lam ~ Beta(alpha, alpha) per clip, applied to a clip with
+  probability `mixup_prob`; labels become soft targets (B, num_labels) for every clip of the batch.
+
+The same ops are correct on normalized values too if `fill_value=0.0` and `gain_db` is given in std units.
+Randomness comes from one `torch.Generator` seeded with `config.seed`, so a run is reproducible.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+
+@dataclass
+class AugmentationConfig:
+    """Switches and strengths of each augmentation (HfArgumentParser-compatible)."""
+
+    gain_db: float = field(default=0.0, metadata={"help": "Random gain U[-gain_db, gain_db] dB per clip; 0 disables."})
+    time_shift_frames: int = field(
+        default=0, metadata={"help": "Random time shift (not circular: vacated frames are silence) of up to this many frames per clip; 0 disables."}
+    )
+    random_crop_frames: Optional[int] = field(
+        default=None, metadata={"help": "Random window of this many frames per clip (shorter output); None disables."}
+    )
+    num_freq_masks: int = field(default=0, metadata={"help": "SpecAugment frequency masks per clip; 0 disables."})
+    freq_mask_param: int = field(default=8, metadata={"help": "Largest frequency mask width (mel bins)."})
+    num_time_masks: int = field(default=0, metadata={"help": "SpecAugment time masks per clip; 0 disables."})
+    time_mask_param: int = field(default=16, metadata={"help": "Largest time mask width (frames)."})
+    mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha); 0 disables mixup."})
+    mixup_prob: float = field(default=1.0, metadata={"help": "Probability that a clip is mixed when mixup is on."})
+    seed: Optional[int] = field(default=None, metadata={"help": "Seed of the augmentation generator (None: random)."})
+
+    def __post_init__(self):
+        for name in ("gain_db", "time_shift_frames", "num_freq_masks", "freq_mask_param", "num_time_masks",
+                     "time_mask_param", "mixup_alpha"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if not 0.0 <= self.mixup_prob <= 1.0:
+            raise ValueError(f"mixup_prob={self.mixup_prob} must be in [0, 1]")
+        if self.random_crop_frames is not None and self.random_crop_frames <= 0:
+            raise ValueError(f"random_crop_frames={self.random_crop_frames} must be a positive number of frames or None")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.gain_db or self.time_shift_frames or self.random_crop_frames or self.num_freq_masks
+                    or self.num_time_masks or self.mixup_alpha)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SpectrogramAugmenter:
+    """Callable `(x (B, M, T), labels) -> (x, labels)`; see the module docstring for each op.
+
+    Args:
+        config (`AugmentationConfig`): which augmentations and how strong.
+        num_labels (`int`, optional): needed by mixup to build (B, num_labels) soft targets from class ids.
+    """
+
+    def __init__(self, config: AugmentationConfig, num_labels: Optional[int] = None):
+        if config.mixup_alpha > 0 and num_labels is None:
+            raise ValueError("mixup_alpha > 0 needs num_labels to build soft targets (B, num_labels)")
+        self.config = config
+        self.num_labels = num_labels
+        self.generator = torch.Generator()
+        self.generator.manual_seed(config.seed if config.seed is not None else int(torch.seed() % (2**63)))
+
+    def _uniform(self, shape, low: float, high: float, device) -> torch.Tensor:
+        return (torch.rand(shape, generator=self.generator) * (high - low) + low).to(device)
+
+    def _randint(self, high: torch.Tensor | int, shape) -> torch.Tensor:
+        """Integers in [0, high) (high may be a per-row tensor)."""
+        return (torch.rand(shape, generator=self.generator) * torch.as_tensor(high, dtype=torch.float32)).long()
+
+    def random_gain(self, x: torch.Tensor) -> torch.Tensor:
+        gain = self._uniform((x.shape[0], 1, 1), -self.config.gain_db, self.config.gain_db, x.device)  # (B, 1, 1)
+        return x + gain
+
+    def time_shift(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, frames = x.shape
+        limit = min(self.config.time_shift_frames, frames - 1)
+        shift = self._randint(2 * limit + 1, (batch,)) - limit  # (B,) in [-limit, limit]
+        source = torch.arange(frames)[None, :] - shift[:, None]  # (B, T): frame t reads frame t - shift
+        valid = (source >= 0) & (source < frames)
+        index = source.clamp(0, frames - 1).to(x.device)
+        shifted = torch.gather(x, 2, index[:, None, :].expand_as(x))
+        floor = x.amin(dim=(1, 2), keepdim=True)  # (B, 1, 1) each clip's silence level
+        return torch.where(valid[:, None, :].to(x.device), shifted, floor)
+
+    def random_crop(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, frames = x.shape
+        length = self.config.random_crop_frames
+        if length >= frames:
+            return x
+        start = self._randint(frames - length + 1, (batch,))  # (B,)
+        index = (start[:, None] + torch.arange(length)[None, :]).to(x.device)  # (B, length)
+        return torch.gather(x, 2, index[:, None, :].expand(batch, x.shape[1], length))
+
+    def _band_mask(self, batch: int, size: int, num_masks: int, max_width: int) -> torch.Tensor:
+        """(B, size) bool: union of `num_masks` random bands of width U[0, max_width] per row."""
+        positions = torch.arange(size)[None, None, :]  # (1, 1, size)
+        width = self._randint(min(max_width, size) + 1, (batch, num_masks))  # (B, K)
+        start = self._randint((size - width + 1).float(), (batch, num_masks))  # (B, K)
+        inside = (positions >= start[..., None]) & (positions < (start + width)[..., None])  # (B, K, size)
+        return inside.any(dim=1)
+
+    def spec_augment(self, x: torch.Tensor, fill_value: float) -> torch.Tensor:
+        batch, mel_bins, frames = x.shape
+        mask = torch.zeros(batch, mel_bins, frames, dtype=torch.bool)
+        if self.config.num_freq_masks:
+            mask |= self._band_mask(batch, mel_bins, self.config.num_freq_masks, self.config.freq_mask_param)[:, :, None]
+        if self.config.num_time_masks:
+            mask |= self._band_mask(batch, frames, self.config.num_time_masks, self.config.time_mask_param)[:, None, :]
+        return x.masked_fill(mask.to(x.device), fill_value)
+
+    def mixup(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = x.shape[0]
+        if labels.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8) and labels.ndim == 1:
+            targets = torch.nn.functional.one_hot(labels.long(), self.num_labels).float()  # (B, L)
+        else:
+            targets = labels.float()  # already soft / multi-hot (B, L)
+        # torch.distributions cannot take a generator: draw Beta with numpy from a seed our generator gives.
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        rng = np.random.default_rng(seed)
+        lam = rng.beta(self.config.mixup_alpha, self.config.mixup_alpha, size=batch)
+        lam = np.where(rng.random(batch) < self.config.mixup_prob, lam, 1.0)
+        lam = torch.as_tensor(lam, dtype=x.dtype, device=x.device)  # (B,)
+        perm = torch.randperm(batch, generator=self.generator).to(x.device)
+        x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm]
+        targets = targets.to(x.device)
+        targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[perm]
+        return x, targets
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                 fill_value: Optional[float] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Augment a batch.
+
+        Args:
+            x (`torch.Tensor`): (B, num_mel_bins, frames) float.
+            labels (`torch.Tensor`, optional): (B,) class ids or (B, num_labels) floats.
+            fill_value (`float`, optional): value of masked bins; default the batch mean.
+
+        Returns:
+            (x, labels): labels are (B, num_labels) float when mixup is on, else unchanged.
+        """
+        config = self.config
+        x = x.float()
+        if fill_value is None:
+            fill_value = float(x.mean())
+        if config.gain_db > 0:
+            x = self.random_gain(x)
+        if config.random_crop_frames:
+            x = self.random_crop(x)
+        if config.time_shift_frames > 0:
+            x = self.time_shift(x)
+        if config.num_freq_masks or config.num_time_masks:
+            x = self.spec_augment(x, fill_value)
+        if config.mixup_alpha > 0 and labels is not None:
+            x, labels = self.mixup(x, labels)
+        return x, labels
+
+
+__all__ = ["AugmentationConfig", "SpectrogramAugmenter"]
