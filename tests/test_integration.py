@@ -73,14 +73,14 @@ def test_auto_from_pretrained_reproduces_logits(saved_model_dir):
 
 
 def test_pipeline_on_file_and_resampled_array(saved_model_dir, fsdd_clips, tmp_path):
-    classifier = pipeline("audio-classification", model=str(saved_model_dir), top_k=2)
+    classifier = pipeline("audio-classification", model=str(saved_model_dir))
     clip = fsdd_clips[0]  # FLAC at 8 kHz, the extractor runs at 16 kHz: the pipeline must resample
-    from_path = classifier(str(clip))
+    from_path = classifier(str(clip), top_k=2)
     assert len(from_path) == 2 and {r["label"] for r in from_path} <= {"zero", "one", "two"}
     assert from_path[0]["score"] >= from_path[1]["score"]
 
     waveform, rate = sf.read(clip, dtype="float32")
-    from_array = classifier({"raw": waveform, "sampling_rate": rate})
+    from_array = classifier({"raw": waveform, "sampling_rate": rate}, top_k=2)
     assert [r["label"] for r in from_array] == [r["label"] for r in from_path]
     assert np.allclose([r["score"] for r in from_array], [r["score"] for r in from_path], atol=1e-5)
 
@@ -88,7 +88,7 @@ def test_pipeline_on_file_and_resampled_array(saved_model_dir, fsdd_clips, tmp_p
     stereo = tmp_path / "stereo.wav"
     t = np.arange(44100) / 44100
     sf.write(stereo, np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1) * 0.3, 44100)
-    assert len(classifier(str(stereo))) == 2
+    assert len(classifier(str(stereo), top_k=2)) == 2
 
 
 REMOTE_CODE_SCRIPT = textwrap.dedent(
@@ -118,9 +118,9 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     x = torch.from_numpy(np.load(input_path))
     with torch.no_grad():
         logits = model(x).logits
-    classifier = pipeline("audio-classification", model=model_dir, trust_remote_code=True, top_k=3)
+    classifier = pipeline("audio-classification", model=model_dir, trust_remote_code=True)
     waveform = np.random.default_rng(0).standard_normal(16000).astype("float32") * 0.1
-    predictions = classifier(waveform)
+    predictions = classifier(waveform, top_k=3)
     print(json.dumps({"class": type(model).__module__, "logits": logits.tolist(),
                       "labels": [p["label"] for p in predictions]}))
     """
