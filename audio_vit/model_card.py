@@ -1,0 +1,440 @@
+"""Model cards for trained audio_vit folders: README.md with Hub metadata + a confusion-matrix image.
+
+Training calls `write_model_card(output_dir, results=..., training_args=..., data_summary=..., dataset_name=...)`
+at the end of a run; it reads `config.json` and `preprocessor_config.json` from the folder, plots the
+confusion matrix of `results` to `confusion_matrix.png`, renders the Jinja2 template
+(`model_cards/template.md`, shipped as `audio_vit/templates/model_card.md`) and checks the result with
+huggingface_hub's `ModelCard` parser.
+
+Metadata choices: `library_name: transformers` because the checkpoints load with transformers'
+`from_pretrained` / `pipeline` (after `import audio_vit`, or with `trust_remote_code=True` from the code
+stored next to the weights); the Hub then shows the right snippet. `audio_vit` is added as a tag so the
+models can be found.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+CARD_NAME = "README.md"
+CONFUSION_MATRIX_IMAGE = "confusion_matrix.png"
+TEST_RESULTS_NAME = "test_results.json"
+DEFAULT_TAGS = ["audio-classification", "audio_vit", "vision-transformer", "log-mel-spectrogram"]
+PACKAGED_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+SOURCE_TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
+
+# Keys of a results dict that are bookkeeping, not metrics.
+_NON_METRIC_KEYS = {"epoch", "step", "global_step", "samples", "num_examples", "examples", "runtime",
+                    "samples_per_second", "steps_per_second", "seconds", "best_epoch"}
+# Training options that say nothing about the model (paths, logging, resuming).
+_NON_HYPERPARAMETERS = {"output_dir", "overwrite_output_dir", "resume_from_checkpoint", "report_to", "logging_steps",
+                        "disable_tqdm", "log_examples", "dataloader_num_workers", "save_total_limit", "cpu", "do_test",
+                        "max_epochs_this_run", "push_to_hub", "hub_model_id", "hub_token", "logging_dir", "cache_dir"}
+# Metric types the Hub knows; others still go to the results table.
+_MODEL_INDEX_METRICS = {"accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted", "precision", "recall",
+                        "top_5_accuracy", "top_k_accuracy", "balanced_accuracy", "roc_auc", "map", "mAP"}
+
+
+def template_path() -> Path:
+    """The card template: the packaged copy, else the repository's `model_cards/template.md`."""
+    for path in (PACKAGED_TEMPLATE, SOURCE_TEMPLATE):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"model card template not found at {PACKAGED_TEMPLATE} or {SOURCE_TEMPLATE}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Confusion matrix
+# ----------------------------------------------------------------------------------------------
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str | None = "Confusion matrix",
+    normalize: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Draw `matrix` (rows: true label, columns: predicted label) with counts in the cells to a PNG at `path`.
+
+    Args:
+        matrix (`(n, n)` ints or floats): counts, e.g. `confusion_matrix` of `test_results.json`.
+        labels (`list[str]`, length n): class names in id order.
+        path (`str` or `os.PathLike`): output image; the folder is created.
+        title (`str`, *optional*): figure title. normalize (`bool`, defaults to `False`): colour by row fraction.
+    Uses matplotlib's Agg canvas directly (no pyplot, no display, safe in threads and headless CI).
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(f"confusion matrix must be square (n, n); got shape {values.shape}")
+    if len(labels) != values.shape[0]:
+        raise ValueError(f"{len(labels)} labels given for a {values.shape[0]}x{values.shape[1]} confusion matrix")
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError("confusion matrix entries must be finite and non-negative")
+    shown = values / np.clip(values.sum(axis=1, keepdims=True), 1e-12, None) if normalize else values
+    n = len(labels)
+    side = min(max(3.0, 0.55 * n + 2.0), 20.0)
+    figure = Figure(figsize=(side + 1.0, side), dpi=dpi)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0)
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), labels=[str(label) for label in labels], rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+    ax.set_yticks(range(n), labels=[str(label) for label in labels])
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    if title:
+        ax.set_title(title)
+    if n <= 30:  # counts stay readable up to ~30 classes
+        threshold = shown.max() / 2.0 if shown.size and shown.max() > 0 else 0.5
+        integer_counts = np.allclose(values, np.round(values))
+        for i in range(n):
+            for j in range(n):
+                text = f"{int(round(values[i, j]))}" if integer_counts else f"{values[i, j]:.2f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if shown[i, j] > threshold else "black")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the training outputs
+# ----------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {str(path)!r} is not valid JSON: {err}") from err
+    if not isinstance(payload, dict):
+        raise ValueError(f"{what} {str(path)!r} must hold a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def _as_dict(value: Any, name: str) -> dict:
+    if value is None:
+        return {}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if hasattr(value, "to_dict"):
+        return dict(value.to_dict())
+    if isinstance(value, argparse.Namespace):
+        return vars(value)
+    raise TypeError(f"{name} must be a dict, a dataclass or an argparse.Namespace; got {type(value).__name__}")
+
+
+def _metric_name(key: str, split: str) -> str:
+    for prefix in (f"{split}_", "test_", "eval_", "validation_"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def parse_results(results: Mapping[str, Any], split: str = "test") -> dict[str, Any]:
+    """Normalise a `test_results.json`-like dict: `{"metrics": {...}, "confusion_matrix": [[...]] | None,
+    "labels": [...] | None, "num_examples": int | None}`. Metric keys lose their `test_`/`eval_` prefix."""
+    metrics: dict[str, float] = {}
+    for key, value in results.items():
+        name = _metric_name(key, split)
+        if name in _NON_METRIC_KEYS or name.endswith(("_runtime", "_per_second")):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()) and name == "metrics":
+                metrics.update({_metric_name(k, split): float(v) for k, v in value.items()})
+            continue
+        if not math.isfinite(float(value)):
+            raise ValueError(f"results[{key!r}]={value!r} is not a finite number")
+        metrics[name] = float(value)
+    matrix = None
+    for key in ("confusion_matrix", f"{split}_confusion_matrix", "test_confusion_matrix", "eval_confusion_matrix"):
+        if key in results and results[key] is not None:
+            matrix = results[key]
+            if isinstance(matrix, Mapping):
+                matrix = matrix.get("confusion_matrix", matrix.get("matrix"))
+            break
+    labels = None
+    for key in ("label_names", "labels", "class_names", "id2label"):
+        if key in results and results[key]:
+            labels = results[key]
+            if isinstance(labels, Mapping):
+                labels = [labels[k] for k in sorted(labels, key=lambda k: int(k))]
+            labels = [str(label) for label in labels]
+            break
+    num_examples = None
+    for key in (f"{split}_samples", "test_samples", "num_examples", "samples", "examples"):
+        if isinstance(results.get(key), int):
+            num_examples = int(results[key])
+            break
+    if num_examples is None and matrix is not None:
+        num_examples = int(sum(sum(row) for row in matrix))
+    return {"metrics": metrics, "confusion_matrix": matrix, "labels": labels, "num_examples": num_examples}
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _framework_versions() -> dict[str, str]:
+    import huggingface_hub
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"audio_vit": __version__, "transformers": transformers.__version__, "torch": torch.__version__.split("+")[0],
+            "huggingface_hub": huggingface_hub.__version__}
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "dataset"
+
+
+# ----------------------------------------------------------------------------------------------
+# Building, writing and validating the card
+# ----------------------------------------------------------------------------------------------
+
+
+def build_model_card(
+    output_dir: str | os.PathLike,
+    *,
+    results: Mapping[str, Any] | str | os.PathLike | None = None,
+    training_args: Any = None,
+    data_summary: Mapping[str, Any] | None = None,
+    base_model: str | None = None,
+    dataset_name: str | None = None,
+    dataset_id: str | None = None,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    model_description: str | None = None,
+    license: str = "apache-2.0",
+    split: str = "test",
+    tags: Sequence[str] | None = None,
+    intended_use: str | None = None,
+    limitations: Sequence[str] | None = None,
+    confusion_matrix_image: str | None = CONFUSION_MATRIX_IMAGE,
+    template: str | os.PathLike | None = None,
+):
+    """Everything `write_model_card` does except writing README.md; returns the `huggingface_hub.ModelCard`."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    output_dir = Path(output_dir)
+    config = _read_json(output_dir / "config.json", "model config")
+    preprocessing = {}
+    if (output_dir / "preprocessor_config.json").is_file():
+        preprocessing = _read_json(output_dir / "preprocessor_config.json", "feature extractor config")
+    if results is None and (output_dir / TEST_RESULTS_NAME).is_file():
+        results = output_dir / TEST_RESULTS_NAME
+    if isinstance(results, (str, os.PathLike)):
+        results = _read_json(Path(results), "results file")
+    parsed = parse_results(results or {}, split=split)
+
+    id2label = config.get("id2label") or {}
+    labels = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
+    if parsed["labels"] is not None and labels and parsed["labels"] != labels:
+        raise ValueError(
+            f"results label names {parsed['labels']} differ from config.json id2label {labels}; "
+            "the results belong to another model or label order"
+        )
+    labels = labels or parsed["labels"] or []
+
+    repo_id = repo_id or f"<user>/{output_dir.resolve().name}"
+    model_name = model_name or repo_id.split("/")[-1]
+    dataset_name = dataset_name or dataset_id or "the training data"
+    backbone = config.get("backbone", "scratch")
+    if model_description is None:
+        arch = (f"a timm `{config.get('timm_model_name')}` backbone" if backbone == "timm" else
+                f"a Vision Transformer ({config.get('num_hidden_layers')} layers, hidden size {config.get('hidden_size')}) "
+                "trained from scratch" if base_model is None else "a Vision Transformer")
+        model_description = (
+            f"An audio classifier built with audio_vit: {arch} over "
+            f"log-mel spectrograms, classifying clips of {dataset_name} into {len(labels)} classes."
+        )
+
+    sampling_rate = preprocessing.get("sampling_rate")
+    hop_length = preprocessing.get("hop_length")
+    max_frames = preprocessing.get("max_length", config.get("max_length"))
+    clip_seconds = "?"
+    if sampling_rate and hop_length and max_frames:
+        clip_seconds = f"{(int(max_frames) - 1) * int(hop_length) / int(sampling_rate):.2f}"
+    preprocessing_table = {
+        key: _format_value(preprocessing[key])
+        for key in ("sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "mel_scale",
+                    "mel_norm", "top_db", "max_length", "padding_value", "do_normalize", "mean", "std")
+        if key in preprocessing and preprocessing[key] is not None
+    }
+    preprocessing_view = {"sampling_rate": sampling_rate or "?", "num_mel_bins": preprocessing.get("num_mel_bins", config.get("num_mel_bins")),
+                          "max_length": max_frames}
+    preprocessing_table = preprocessing_table or {"(no preprocessor_config.json)": "-"}
+    architecture = {
+        key: _format_value(config[key])
+        for key in ("backbone", "timm_model_name", "num_mel_bins", "max_length", "patch_size", "frequency_stride",
+                    "time_stride", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                    "pooling", "drop_path_rate", "hidden_dropout_prob", "classifier_dropout")
+        if config.get(key) not in (None, "", {})
+    }
+    hyperparameters = {
+        key: _format_value(value)
+        for key, value in sorted(_as_dict(training_args, "training_args").items())
+        if key not in _NON_HYPERPARAMETERS and value is not None and not key.startswith("_")
+    }
+
+    metrics = parsed["metrics"]
+    dataset_type = dataset_id or _slug(dataset_name)
+    eval_results = [
+        EvalResult(task_type="audio-classification", task_name="Audio Classification", dataset_type=dataset_type,
+                   dataset_name=dataset_name, dataset_split=split, metric_type=name, metric_name=name.replace("_", " "),
+                   metric_value=round(value, 6))
+        for name, value in metrics.items()
+        if name in _MODEL_INDEX_METRICS
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        library_name="transformers",
+        pipeline_tag="audio-classification",
+        license=license,
+        tags=list(dict.fromkeys([*DEFAULT_TAGS, *(tags or [])])),
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=[name for name in metrics if name in _MODEL_INDEX_METRICS] or None,
+        base_model=base_model,
+        eval_results=eval_results or None,
+    )
+
+    image = None
+    if parsed["confusion_matrix"] is not None and confusion_matrix_image:
+        plot_confusion_matrix(parsed["confusion_matrix"], labels, output_dir / confusion_matrix_image,
+                              title=f"{model_name} ({split})")
+        image = confusion_matrix_image
+
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(template or template_path()),
+        model_name=model_name,
+        model_description=model_description,
+        base_model=base_model,
+        labels=labels,
+        intended_use=intended_use,
+        clip_seconds=clip_seconds,
+        dataset_name=dataset_name,
+        dataset_id=dataset_id,
+        data_summary={str(k): _format_value(v) for k, v in (data_summary or {}).items()},
+        preprocessing=preprocessing_view,
+        preprocessing_table=preprocessing_table,
+        architecture=architecture,
+        hyperparameters=hyperparameters,
+        results_table=[(name, _format_value(value)) for name, value in metrics.items()],
+        results_split=split,
+        results_examples=parsed["num_examples"],
+        confusion_matrix_image=image,
+        repo_id=repo_id,
+        limitations=list(limitations or []),
+        framework_versions=_framework_versions(),
+    )
+    return card
+
+
+def write_model_card(
+    output_dir: str | os.PathLike,
+    *,
+    results: Mapping[str, Any] | str | os.PathLike | None = None,
+    training_args: Any = None,
+    data_summary: Mapping[str, Any] | None = None,
+    base_model: str | None = None,
+    dataset_name: str | None = None,
+    dataset_id: str | None = None,
+    repo_id: str | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Write `output_dir/README.md` (and `confusion_matrix.png`) for a trained model folder; return the card path.
+
+    Args:
+        output_dir (`str` or `os.PathLike`): the save_pretrained folder (config.json, preprocessor_config.json).
+        results (`dict` or path, *optional*): final evaluation, e.g. the `test_results.json` dict: metric values
+            (`test_accuracy` or `accuracy`, ...), `confusion_matrix` (n x n, rows true) and `label_names`.
+            Defaults to `output_dir/test_results.json` when present.
+        training_args (`dict`, dataclass or `argparse.Namespace`, *optional*): hyperparameters for the card.
+        data_summary (`dict`, *optional*): free-form facts about the data, e.g. `{"train clips": 2430}`.
+        base_model (`str`, *optional*): Hub id of the checkpoint this one was fine-tuned from.
+        dataset_name (`str`, *optional*): human-readable dataset name. dataset_id (`str`, *optional*): Hub dataset id.
+        repo_id (`str`, *optional*): where it will be pushed, used in the usage snippets (default `<user>/<folder>`).
+        kwargs: `model_name`, `model_description`, `license`, `split`, `tags`, `intended_use`, `limitations`,
+            `confusion_matrix_image`, `template` (see `build_model_card`).
+    """
+    card = build_model_card(
+        output_dir, results=results, training_args=training_args, data_summary=data_summary, base_model=base_model,
+        dataset_name=dataset_name, dataset_id=dataset_id, repo_id=repo_id, **kwargs,
+    )
+    path = Path(output_dir) / CARD_NAME
+    card.save(path)
+    validate_model_card(path)
+    return path
+
+
+def validate_model_card(card: str | os.PathLike | Any) -> Any:
+    """Parse a card back with huggingface_hub and check its metadata offline; return the `ModelCard`.
+
+    `ModelCard.validate` asks the Hub's server, so this checks locally what matters to us: the YAML parses,
+    `library_name`, `pipeline_tag` and `license` are set, `model-index` is present and every eval result
+    has a task, dataset and numeric value, and images the card links to exist next to it.
+    """
+    from huggingface_hub import ModelCard
+
+    source_dir = None
+    if isinstance(card, (str, os.PathLike)) and Path(card).is_file():
+        source_dir = Path(card).parent
+        card = ModelCard.load(Path(card))
+    elif isinstance(card, str):
+        card = ModelCard(card)
+    data = card.data
+    problems = []
+    if data.library_name != "transformers":
+        problems.append(f"library_name={data.library_name!r}, expected 'transformers'")
+    if data.pipeline_tag != "audio-classification":
+        problems.append(f"pipeline_tag={data.pipeline_tag!r}, expected 'audio-classification'")
+    if not data.license:
+        problems.append("license is not set")
+    header = card.content.split("---", 2)[1] if card.content.startswith("---") else ""
+    if "model-index" in header:
+        if not data.eval_results:
+            problems.append("model-index is present but no eval results parse from it")
+        for result in data.eval_results or []:
+            if not (result.task_type and result.dataset_type and result.dataset_name and result.metric_type):
+                problems.append(f"eval result {result} lacks a task, dataset or metric type")
+            if isinstance(result.metric_value, bool) or not isinstance(result.metric_value, (int, float)):
+                problems.append(f"eval result {result.metric_type} has non-numeric value {result.metric_value!r}")
+    elif data.eval_results is None and "No evaluation results" not in card.text:
+        problems.append("no model-index (eval results) in the metadata")
+    if source_dir is not None:
+        import re
+
+        for image in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", card.text):
+            if "://" not in image and not (source_dir / image).is_file():
+                problems.append(f"the card shows {image!r} but {source_dir / image} does not exist")
+    if problems:
+        raise ValueError("invalid model card: " + "; ".join(problems))
+    return card
+
+
+__all__ = ["build_model_card", "parse_results", "plot_confusion_matrix", "validate_model_card", "write_model_card"]
