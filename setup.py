@@ -49,7 +49,7 @@ setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["audio-vit=audio_vit.cli:main"]},
+    entry_points={"console_scripts": ["audio-vit=audio_vit.cli:console_main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Sound/Audio :: Analysis",

@@ -40,5 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     return int(module.main(rest) or 0)
 
 
+def console_main() -> int:
+    """Entry point of the `audio-vit` script: user errors print one line instead of a traceback
+    (set AUDIO_VIT_DEBUG=1 to see the traceback)."""
+    import os
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar is noise on a command line
+    try:
+        return main()
+    except (ValueError, OSError) as err:
+        if os.environ.get("AUDIO_VIT_DEBUG"):
+            raise
+        command = sys.argv[1] if len(sys.argv) > 1 else ""
+        print(f"audio-vit {command}: error: {err}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -207,7 +207,9 @@ class AudioViTModel(AudioViTPreTrainedModel):
             self.timm_backbone = TimmBackbone(config)
         else:
             self.embeddings = AudioViTEmbeddings(config)
-            drop_rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+            # Stochastic depth grows linearly with depth (plain Python: the model may be built on the meta device).
+            layers = config.num_hidden_layers
+            drop_rates = [config.drop_path_rate * i / max(1, layers - 1) for i in range(layers)]
             self.layers = nn.ModuleList(AudioViTBlock(config, rate) for rate in drop_rates)
             self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()

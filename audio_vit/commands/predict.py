@@ -26,24 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segments", action="store_true", help="also print the best label of every window")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="allow loading the model code stored in the checkpoint (needed when audio_vit is not the loader)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import torch
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    import audio_vit  # noqa: F401  (registers the Auto classes)
 
     from ..audio_io import load_audio
+    from ..hub import load_feature_extractor, load_model
     from ..inference import classify_long_audio
 
-    model = AutoModelForAudioClassification.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
-    model = model.to(torch.device(args.device)).eval()
-    extractor = AutoFeatureExtractor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    model = load_model(args.model).to(torch.device(args.device))
+    extractor = load_feature_extractor(args.model)
     for path in args.files:
         waveform, rate = load_audio(path)
         result = classify_long_audio(
