@@ -64,8 +64,13 @@ class PreparedData:
         return save_prepared(self, output_dir, num_shards=num_shards, max_shard_size=max_shard_size)
 
 
+def column_values(dataset: datasets.Dataset, name: str) -> list:
+    """One column as a Python list (datasets 5 returns a lazy `Column` for `dataset[name]`)."""
+    return dataset.with_format(None)[name][:]
+
+
 def _durations(split: datasets.Dataset) -> dict[str, float]:
-    values = np.asarray(split["duration"], dtype=np.float64)
+    values = np.asarray(column_values(split, "duration"), dtype=np.float64)
     if values.size == 0:
         return {"min": 0.0, "mean": 0.0, "max": 0.0, "total": 0.0}
     return {"min": float(values.min()), "mean": float(values.mean()), "max": float(values.max()),
@@ -124,7 +129,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         batch_size=data_args.batch_size,
         strict=data_args.strict,
     )
-    errors = processed["error"]
+    errors = column_values(processed, "error")
     position = {int(row): i for i, row in enumerate(used)}
     split_of_row = {int(row): name for name, rows in split_rows.items() for row in rows}
     for i, error in enumerate(errors):
@@ -157,11 +162,11 @@ def _set_statistics(feature_extractor, mean: float, std: float) -> None:
 def _fill_report(report: DataReport, splits, feature_extractor, mean: float, std: float) -> None:
     max_samples = feature_extractor.samples_for(feature_extractor.max_length)
     for name, split in splits.items():
-        report.counts[name] = _count_labels(split["labels"], report.id2label)
+        report.counts[name] = _count_labels(column_values(split, "labels"), report.id2label)
         report.durations[name] = _durations(split)
-        durations = np.asarray(split["duration"], dtype=np.float64)
+        durations = np.asarray(column_values(split, "duration"), dtype=np.float64)
         report.truncated[name] = int((durations * feature_extractor.sampling_rate > max_samples + 0.5).sum())
-        for rate, count in zip(*np.unique(np.asarray(split["sampling_rate"]), return_counts=True)):
+        for rate, count in zip(*np.unique(np.asarray(column_values(split, "sampling_rate")), return_counts=True)):
             report.sampling_rates[int(rate)] = report.sampling_rates.get(int(rate), 0) + int(count)
     report.normalization = {"mean": mean, "std": std, "computed_on": STATISTICS_NOTE,
                             "feature_fingerprint": feature_fingerprint(feature_extractor)}
@@ -251,6 +256,7 @@ __all__ = [
     "build_datasets",
     "build_manifest",
     "collate_eval",
+    "column_values",
     "load_prepared",
     "save_prepared",
     "shard_for_process",

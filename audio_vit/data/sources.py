@@ -178,10 +178,11 @@ class _BasenameIndex:
 
 def read_metadata_csv(args: DataArguments) -> Manifest:
     """Source 1: a folder + metadata CSV."""
-    data_dir = Path(args.data_dir)
+    data_dir = Path(args.data_dir).resolve()  # one spelling of the path -> one cache fingerprint
     csv_path = Path(args.metadata_file) if args.metadata_file else data_dir / "metadata.csv"
     if not csv_path.is_absolute() and not csv_path.exists():
         csv_path = data_dir / csv_path
+    csv_path = csv_path.resolve()
     if not csv_path.exists():
         raise DataError(f"metadata file {csv_path} not found")
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
@@ -260,7 +261,7 @@ def _is_audio_file(path: Path) -> bool:
 
 def read_class_folders(args: DataArguments) -> Manifest:
     """Source 2: `DATA_DIR/<label>/*.wav`, or `DATA_DIR/<split>/<label>/*.wav`."""
-    data_dir = Path(args.data_dir)
+    data_dir = Path(args.data_dir).resolve()
     subdirs = sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise DataError(
@@ -350,15 +351,15 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
         keep_columns = [audio_col]
         pieces.append(part.select_columns(keep_columns).rename_column(audio_col, "audio")
                       if audio_col != "audio" else part.select_columns(keep_columns))
-        labels = part[label_col]
+        labels = part[label_col][:]
         if label_names is not None:
             labels = [label_names[i] if i is not None and i >= 0 else None for i in labels]
-        split_values.append((split_name, labels, {key: [str(v) for v in part[column]]
+        split_values.append((split_name, labels, {key: [str(v) for v in part[column][:]]
                                                   for key, column in extra.items() if column}))
     audio = datasets.concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0]
     if isinstance(audio.features["audio"], datasets.Value):
         base = Path(args.dataset) if Path(args.dataset).is_dir() else None
-        resolved = [str(base / p) if base is not None and not Path(p).is_absolute() else p for p in audio["audio"]]
+        resolved = [str(base / p) if base is not None and not Path(p).is_absolute() else p for p in audio["audio"][:]]
         audio = datasets.Dataset.from_dict({"audio": resolved})
     all_labels, splits = [], []
     for split_name, labels, extras in split_values:

@@ -1,0 +1,108 @@
+"""`audio-vit prepare`: decode, split and cache a dataset as log-mel spectrograms, then save it.
+
+    audio-vit prepare --data-dir ../shared/data/fsdd --output-dir outputs/fsdd-prepared
+    audio-vit prepare --data-dir UrbanSound8K --metadata-file metadata/UrbanSound8K.csv \
+        --audio-column slice_file_name --label-column class --fold-column fold --test-fold 10 \
+        --audio-subdir-template "audio/fold{fold}" --output-dir outputs/us8k-fold10
+    audio-vit prepare --dataset path/to/save_to_disk_folder --output-dir outputs/prepared
+
+Writes to OUTPUT_DIR: the splits (`datasets.save_to_disk`, sharded Arrow; `datasets.load_from_disk(OUTPUT_DIR)` or
+`audio_vit.data.load_prepared(OUTPUT_DIR)` read them), `preprocessor_config.json` (the feature extractor with the
+training split's mean/std) and `summary.json` (counts per class and split, durations, sample rates, skipped files
+with reasons), and prints the summary table.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from transformers import HfArgumentParser
+
+from ..data import DataArguments, DataError, build_datasets, save_prepared
+
+
+@dataclass
+class PrepareArguments:
+    """Output and spectrogram options of `audio-vit prepare`."""
+
+    output_dir: str = field(default=None, metadata={"help": "Folder to write the prepared dataset to (required)."})
+    feature_extractor: Optional[str] = field(
+        default=None,
+        metadata={"help": "Start from this feature extractor (a folder with preprocessor_config.json, e.g. a model "
+                  "folder); the options below override its values."},
+    )
+    sampling_rate: Optional[int] = field(default=None, metadata={"help": "Target sample rate (default 16000)."})
+    num_mel_bins: Optional[int] = field(default=None, metadata={"help": "Mel bins (default 64)."})
+    max_length: Optional[int] = field(default=None, metadata={"help": "Frames per clip; longer clips are cut (default 128)."})
+    n_fft: Optional[int] = field(default=None, metadata={"help": "FFT size in samples (default 400)."})
+    hop_length: Optional[int] = field(default=None, metadata={"help": "Hop in samples (default 160)."})
+    f_min: Optional[float] = field(default=None, metadata={"help": "Lowest mel frequency in Hz (default 0)."})
+    f_max: Optional[float] = field(default=None, metadata={"help": "Highest mel frequency in Hz (default sampling_rate/2)."})
+    top_db: Optional[float] = field(default=None, metadata={"help": "Clip below each clip's max minus top_db dB (default 80)."})
+    max_shard_size: str = field(default="200MB", metadata={"help": "Largest Arrow shard written by save_to_disk."})
+    overwrite: bool = field(default=False, metadata={"help": "Write into an OUTPUT_DIR that already holds a dataset."})
+    quiet: bool = field(default=False, metadata={"help": "Do not print the summary table."})
+
+
+FEATURE_OPTIONS = ("sampling_rate", "num_mel_bins", "max_length", "n_fft", "hop_length", "f_min", "f_max", "top_db")
+
+
+def make_feature_extractor(args: PrepareArguments):
+    from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+
+    overrides = {name: getattr(args, name) for name in FEATURE_OPTIONS if getattr(args, name) is not None}
+    if args.feature_extractor:
+        return AudioViTFeatureExtractor.from_pretrained(args.feature_extractor, **overrides)
+    return AudioViTFeatureExtractor(**overrides)
+
+
+def build_parser() -> HfArgumentParser:
+    parser = HfArgumentParser((DataArguments, PrepareArguments))
+    parser.prog = "audio-vit prepare"
+    parser.description = (
+        "Decode audio (WAV/FLAC/OGG/MP3 via soundfile, others via PyAV), resample, split into train/validation/test "
+        "and store log-mel spectrograms (float16, raw dB) with a reusable datasets cache."
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)
+    if not prepare_args.output_dir:
+        parser.error("--output_dir/--output-dir is required")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    output_dir = Path(prepare_args.output_dir)
+    if (output_dir / "dataset_dict.json").exists() and not prepare_args.overwrite:
+        print(f"audio-vit prepare: {output_dir} already holds a prepared dataset; pass --overwrite to replace it",
+              file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+    try:
+        feature_extractor = make_feature_extractor(prepare_args)
+        prepared = build_datasets(data_args, feature_extractor)
+        prepared.report.notes.append(
+            "prepared with: audio-vit prepare " + " ".join(sys.argv[2:] if argv is None else argv)
+        )
+        save_prepared(prepared, output_dir, max_shard_size=prepare_args.max_shard_size)
+    except DataError as error:
+        print(f"audio-vit prepare: error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    summary = json.loads((output_dir / "summary.json").read_text(encoding="utf-8"))
+    summary["seconds"] = round(elapsed, 2)
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if not prepare_args.quiet:
+        print(prepared.report.format_table())
+        print(f"\nwrote {output_dir} ({', '.join(f'{k}: {len(v)}' for k, v in prepared.splits.items())}) "
+              f"in {elapsed:.1f} s")
+    return 0
+
+
+__all__ = ["PrepareArguments", "build_parser", "main", "make_feature_extractor"]
+
