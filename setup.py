@@ -6,21 +6,21 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 
 # torch/torchvision are pinned together because torchvision (needed by timm) requires
-# one exact torch release; everything else takes any compatible release.
+# one exact torch release; the rest is bounded to the major versions the test suite runs on.
 INSTALL_REQUIRES = [
     "torch==2.14.1",
     "torchvision==0.29.1",
-    "timm>=1.0.20",
-    "transformers>=5.2",
-    "datasets>=5.0",
-    "accelerate>=1.10",
-    "evaluate>=0.4.5",
-    "librosa>=0.11",
+    "timm>=1.0.20,<2",
+    "transformers>=5.2,<6",
+    "datasets>=5.0,<6",
+    "accelerate>=1.10,<2",
+    "evaluate>=0.4.5,<0.5",
+    "librosa>=0.11,<0.12",
     "soundfile>=0.12",
     "soxr>=0.5",
     "safetensors>=0.4",
-    "huggingface_hub>=1.0",
-    "numpy>=1.26",
+    "huggingface_hub>=1.0,<3",
+    "numpy>=1.26,<3",
     "pyyaml>=6.0",
     "tqdm>=4.66",
     "tensorboard>=2.15",
