@@ -1,0 +1,244 @@
+"""Command-line / config-file arguments of `audio-vit train` and `scripts/train.py`.
+
+Four dataclasses, parsed with transformers' `HfArgumentParser`:
+`ModelArguments` (here), `DataArguments` (audio_vit.data), `AugmentationConfig` (audio_vit.augmentation) and
+`TrainingArguments` (here; not transformers.TrainingArguments). Values come from, by increasing priority:
+the dataclass defaults, a YAML/JSON file given with `--config`, and the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser
+
+from ..augmentation import AugmentationConfig
+from ..data import DataArguments
+
+LR_SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+REPORT_TO = ("none", "tensorboard", "wandb", "mlflow")
+# Sections a config file may group its keys in; flat keys work too.
+CONFIG_SECTIONS = ("model", "data", "augmentation", "training")
+
+
+@dataclass
+class ModelArguments:
+    """What to train: a fresh AudioViT built from these fields, or a checkpoint to fine-tune.
+
+    The feature-extraction fields define the model input and are saved with the model
+    (`preprocessor_config.json`); the rest become the `AudioViTConfig`.
+    """
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Model folder to fine-tune (config, weights, feature extractor). Unset: train from scratch."},
+    )
+    ignore_mismatched_labels: bool = field(
+        default=False,
+        metadata={"help": "Fine-tune a checkpoint on a different label set: re-initialise the classification head."},
+    )
+    # --- feature extraction (model input) ---
+    sampling_rate: int = field(default=16000, metadata={"help": "Sampling rate the audio is resampled to (Hz)."})
+    n_fft: int = field(default=400, metadata={"help": "FFT size of the STFT (samples)."})
+    win_length: int | None = field(default=None, metadata={"help": "STFT window (samples); defaults to n_fft."})
+    hop_length: int = field(default=160, metadata={"help": "STFT hop (samples)."})
+    num_mel_bins: int = field(default=64, metadata={"help": "Mel bands (spectrogram height)."})
+    f_min: float = field(default=0.0, metadata={"help": "Lowest mel band edge (Hz)."})
+    f_max: float | None = field(default=None, metadata={"help": "Highest mel band edge (Hz); defaults to Nyquist."})
+    top_db: float | None = field(default=80.0, metadata={"help": "Clamp the dB spectrogram to max - top_db."})
+    max_length: int = field(default=128, metadata={"help": "Frames per example (spectrogram width)."})
+    # --- AudioViTConfig ---
+    backbone: str = field(default="scratch", metadata={"help": "'scratch' (the AudioViT here) or 'timm'."})
+    timm_model_name: str | None = field(default=None, metadata={"help": "timm architecture when backbone='timm'."})
+    patch_size: list[int] = field(
+        default_factory=lambda: [64, 2], metadata={"help": "Patch height (mel bins) and width (frames).", "nargs": 2}
+    )
+    frequency_stride: int | None = field(default=None, metadata={"help": "Patch step along frequency."})
+    time_stride: int | None = field(default=None, metadata={"help": "Patch step along time."})
+    hidden_size: int = field(default=128, metadata={"help": "Transformer width."})
+    num_hidden_layers: int = field(default=4, metadata={"help": "Transformer blocks."})
+    num_attention_heads: int = field(default=4, metadata={"help": "Attention heads."})
+    intermediate_size: int | None = field(default=None, metadata={"help": "MLP width; defaults to 4 x hidden_size."})
+    hidden_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on embeddings/attention out/MLP."})
+    attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
+    drop_path_rate: float = field(default=0.0, metadata={"help": "Stochastic depth rate."})
+    classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the head."})
+    pooling: str = field(default="cls", metadata={"help": "'cls' or 'mean' pooling of the tokens."})
+
+    CONFIG_FIELDS = (
+        "backbone", "timm_model_name", "patch_size", "frequency_stride", "time_stride", "hidden_size",
+        "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_dropout_prob",
+        "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout", "pooling",
+    )
+    FEATURE_FIELDS = (
+        "sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "top_db", "max_length",
+    )
+
+    def config_kwargs(self) -> dict[str, Any]:
+        kwargs = {name: getattr(self, name) for name in self.CONFIG_FIELDS}
+        kwargs.update(num_mel_bins=self.num_mel_bins, max_length=self.max_length)
+        return kwargs
+
+    def feature_extractor_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FEATURE_FIELDS}
+
+
+@dataclass
+class TrainingArguments:
+    """How to train: optimisation, schedule, checkpoints, logging."""
+
+    output_dir: str = field(default="outputs/audio_vit", metadata={"help": "Where the model, metrics and checkpoints go."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train even if output_dir already holds a trained model."}
+    )
+    prepared_data_dir: str | None = field(
+        default=None, metadata={"help": "Train on an `audio-vit prepare --output-dir` folder instead of --data-dir/--dataset."}
+    )
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "'latest' (newest checkpoint in output_dir/checkpoints) or a checkpoint folder."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of initialisation, shuffling, augmentation and dropout."})
+    num_train_epochs: int = field(default=30, metadata={"help": "Epochs in total (a resumed run counts those done)."})
+    max_epochs_this_run: int | None = field(
+        default=None,
+        metadata={"help": "Stop (without test evaluation) after this many epochs in this process; resume later."},
+    )
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per process."})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Evaluation batch size per process."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of AdamW."})
+    weight_decay: float = field(
+        default=0.05, metadata={"help": "AdamW weight decay (not applied to norms, biases, positions, cls token)."}
+    )
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; 0 or unset: off."})
+    lr_scheduler: str = field(
+        default="plateau", metadata={"help": f"Learning-rate schedule: one of {LR_SCHEDULERS}."}
+    )
+    warmup_epochs: float = field(default=0.0, metadata={"help": "Linear warmup length in epochs (fractions allowed)."})
+    plateau_factor: float = field(default=0.5, metadata={"help": "ReduceLROnPlateau: LR multiplier on a plateau."})
+    plateau_patience: int = field(
+        default=3, metadata={"help": "ReduceLROnPlateau: epochs without improvement before the LR drops."}
+    )
+    min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of plateau/cosine schedules."})
+    metric_for_best_model: str = field(
+        default="accuracy", metadata={"help": "Validation metric for best model/plateau/early stopping: accuracy, f1, loss."}
+    )
+    early_stopping_patience: int | None = field(
+        default=10, metadata={"help": "Stop after this many epochs without validation improvement; 0/unset: never."}
+    )
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the training targets."})
+    ema_decay: float | None = field(
+        default=None, metadata={"help": "Keep an exponential moving average of the weights (e.g. 0.999); evaluated and saved."}
+    )
+    mixed_precision: str = field(
+        default="no", metadata={"help": f"One of {MIXED_PRECISION}; on a CPU it is a no-op."}
+    )
+    cpu: bool = field(default=False, metadata={"help": "Train on the CPU even if a GPU is present."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    save_total_limit: int = field(default=2, metadata={"help": "Epoch checkpoints to keep (the newest K)."})
+    do_test: bool = field(default=True, metadata={"help": "Evaluate the best model on the test split at the end."})
+    report_to: str = field(default="tensorboard", metadata={"help": f"Experiment tracker: one of {REPORT_TO}."})
+    logging_steps: int = field(default=20, metadata={"help": "Log the training loss every N optimizer steps."})
+    log_examples: int = field(
+        default=4, metadata={"help": "Example spectrograms (and Griffin-Lim audio) logged to the tracker at the start."}
+    )
+    disable_tqdm: bool = field(default=False, metadata={"help": "No progress bars."})
+
+    def __post_init__(self):
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ValueError(f"lr_scheduler={self.lr_scheduler!r} is not supported; use one of {LR_SCHEDULERS}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision={self.mixed_precision!r} is not supported; use one of {MIXED_PRECISION}")
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"report_to={self.report_to!r} is not supported; use one of {REPORT_TO}")
+        if self.metric_for_best_model not in ("accuracy", "f1", "loss"):
+            raise ValueError(
+                f"metric_for_best_model={self.metric_for_best_model!r} is not supported; use 'accuracy', 'f1' or 'loss'"
+            )
+        for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+                     "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay={self.ema_decay} must be in [0, 1) (or unset for no EMA)")
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric_for_best_model != "loss"
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, AugmentationConfig, TrainingArguments)
+
+
+def valid_option_names() -> list[str]:
+    return sorted(f.name for cls in ARGUMENT_CLASSES for f in dataclasses.fields(cls) if f.init)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML/JSON config into one flat dict of option -> value; raise on unknown options.
+
+    Keys may be flat or grouped under `model:`, `data:`, `augmentation:`, `training:`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"config file {str(path)!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from err
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping of option: value, got {type(raw).__name__}")
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in CONFIG_SECTIONS and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key.replace("-", "_")] = value
+    flat = {key.replace("-", "_"): value for key, value in flat.items()}
+    valid = valid_option_names()
+    unknown = sorted(set(flat) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"config file {str(path)!r} has unknown option(s) {unknown}; valid options are: {', '.join(valid)}"
+        )
+    return flat
+
+
+def build_parser(prog: str = "audio-vit train") -> HfArgumentParser:
+    # DataArguments, AugmentationConfig and TrainingArguments each have a `seed`: "resolve" keeps one
+    # --seed option whose value fills all three (one seed makes the split, augmentation and training reproducible).
+    parser = HfArgumentParser(ARGUMENT_CLASSES, conflict_handler="resolve", prog=prog)
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON file of options (flat, or under model:/data:/augmentation:/training:); "
+        "command-line options override it.",
+    )
+    return parser
+
+
+def parse_training_args(argv: list[str] | None = None, prog: str = "audio-vit train"):
+    """Parse `argv` (plus `--config FILE`) into (ModelArguments, DataArguments, AugmentationConfig, TrainingArguments)."""
+    parser = build_parser(prog)
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        # Config values become the parser's defaults, so anything given on the command line wins.
+        parser.set_defaults(**read_config_file(known.config))
+    namespace = parser.parse_args(argv)
+    # Built by hand rather than with parse_args_into_dataclasses, which consumes each attribute once and so
+    # cannot give the shared `seed` to every dataclass that has one.
+    return tuple(
+        cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if f.init}) for cls in ARGUMENT_CLASSES
+    )

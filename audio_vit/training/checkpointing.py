@@ -1,0 +1,108 @@
+"""Epoch checkpoints (atomic, newest K kept) and the trainer state that travels with them."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CHECKPOINTS_DIR = "checkpoints"
+TRAINER_STATE_NAME = "trainer_state.json"
+_EPOCH_DIR = re.compile(r"^epoch_(\d+)$")
+
+
+@dataclass
+class TrainerState:
+    """Progress of a run: what `trainer_state.json` holds, in the output folder and in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    global_step: int = 0  # optimizer steps completed
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    metric_for_best_model: str = "accuracy"
+    label_names: list[str] = field(default_factory=list)
+    log_history: list[dict] = field(default_factory=list)  # one entry per epoch
+    step_log: list[dict] = field(default_factory=list)  # training loss / LR every `logging_steps` steps
+    stopped_early: bool = False
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainerState":
+        with open(path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+
+def write_json_atomic(path: str | Path, payload) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """`output_dir/checkpoints/epoch_N` folders, oldest first (temporary folders are ignored)."""
+    root = Path(output_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _EPOCH_DIR.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(resume_from_checkpoint: str, output_dir: str | Path) -> Path:
+    """`'latest'` -> the newest checkpoint in `output_dir`; otherwise the given folder, checked."""
+    if resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        if not checkpoints:
+            raise FileNotFoundError(
+                f"--resume-from-checkpoint latest: no checkpoints under {Path(output_dir) / CHECKPOINTS_DIR}"
+            )
+        return checkpoints[-1]
+    path = Path(resume_from_checkpoint)
+    if not (path / TRAINER_STATE_NAME).is_file():
+        raise FileNotFoundError(
+            f"--resume-from-checkpoint {str(path)!r} is not a checkpoint folder (no {TRAINER_STATE_NAME}); "
+            f"pass 'latest' or one of {[str(p) for p in list_checkpoints(output_dir)] or 'output_dir/checkpoints/epoch_N'}"
+        )
+    return path
+
+
+def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState, save_total_limit: int) -> Path:
+    """`accelerator.save_state` + trainer state into `checkpoints/epoch_N`, atomically; keep the newest K.
+
+    Everything is written into `checkpoints/.tmp-epoch_N` and renamed when complete, so an interrupted
+    save never leaves a half-written `epoch_N` that `latest` would pick up.
+    """
+    root = Path(output_dir) / CHECKPOINTS_DIR
+    final = root / f"epoch_{state.epoch}"
+    tmp = root / f".tmp-epoch_{state.epoch}"
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state.save(tmp / TRAINER_STATE_NAME)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in list_checkpoints(output_dir)[:-save_total_limit]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
