@@ -254,6 +254,11 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 f"item {index} of the batch has dtype {clip.dtype}; expected floating point or integer PCM samples"
             )
         if clip.ndim == 2:
+            if clip.shape[0] > 8:
+                logger.warning_once(
+                    f"A 2-D input of shape {tuple(clip.shape)} is read as ONE clip of {clip.shape[0]} channels and "
+                    "averaged; pass a list of 1-D clips for a batch."
+                )
             clip = clip.mean(axis=0, dtype=np.float32)  # downmix (channels, samples) -> (samples,)
         return torch.from_numpy(np.ascontiguousarray(clip))
 
@@ -403,10 +408,11 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         for i, (clip, start, n) in enumerate(zip(clips, starts, lengths)):
             waveforms[i, half : half + n] = clip[start : start + n]
         if sampling_rate == self.sampling_rate:
-            finite = torch.isfinite(waveforms).all(dim=1)
-            if not finite.all():
-                bad = int((~finite).nonzero()[0])
-                raise self._non_finite_error(waveforms[bad], bad)
+            # A row sum is NaN/Inf if any sample is (and is much faster than isfinite().all()); rows it flags
+            # are checked exactly, since a sum of huge finite values could overflow.
+            for bad in (~torch.isfinite(waveforms.sum(dim=1))).nonzero().flatten().tolist():
+                if not torch.isfinite(waveforms[bad]).all():
+                    raise self._non_finite_error(waveforms[bad], bad)
 
         with torch.no_grad():  # not inference_mode: the outputs may feed a model that is being trained
             log_mel = self._log_mel(waveforms.to(device), num_frames, valid_frames)  # (B, num_mel_bins, frames)

@@ -176,6 +176,10 @@ def test_stereo_is_downmixed_and_int_pcm_is_scaled(clips):
     stereo = fe(np.stack([left, right]), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     mono = fe((left + right) / 2, sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     np.testing.assert_allclose(stereo, mono, atol=1e-5)
+    logger = hf_logging.get_logger("audio_vit.feature_extraction_audio_vit")
+    with CaptureLogger(logger) as captured:  # a 2-D "batch" is one multichannel clip: say so
+        assert fe(np.zeros((10, 900), dtype=np.float32), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"].shape[0] == 1
+    assert "(10, 900)" in captured.out and "list" in captured.out
     with pytest.raises(ValueError, match=r"\(2000, 2\)"):  # soundfile's (samples, channels) layout
         fe(np.zeros((2000, 2), dtype=np.float32), sampling_rate=FSDD_RATE)
 
