@@ -173,11 +173,12 @@ def read_weight_shapes(files: list[Path], kind: str = "safetensors") -> dict[str
 
 
 def expected_shapes(config) -> dict[str, tuple[int, ...]]:
-    """Parameter name -> shape for a model built from `config` (built on the meta device: no memory, no init)."""
-    import torch
+    """Parameter name -> shape for a model built from `config` (parameters on the meta device: no memory, no init)."""
+    from accelerate import init_empty_weights
     from transformers import AutoModelForAudioClassification
 
-    with torch.device("meta"):
+    # init_empty_weights puts only parameters on "meta"; plain tensors built in __init__ stay usable.
+    with init_empty_weights(include_buffers=False):
         model = AutoModelForAudioClassification.from_config(config)
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
 
