@@ -436,7 +436,7 @@ def load_pretrained_backbone(
     network = timm_network(model)
     source_state = read_pretrained_state_dict(source, revision=revision, cache_dir=cache_dir)
     target_state = network.state_dict()
-    report = PretrainedLoadReport(source=source if isinstance(source, str) else str(type(source).__name__))
+    report = PretrainedLoadReport(source="a state dict" if isinstance(source, dict) else str(source))
     stem_key = _stem_key(network)
     patch_embed = getattr(network, "patch_embed", None)
     num_prefix = 0 if getattr(network, "no_embed_class", False) else getattr(network, "num_prefix_tokens", 0)
@@ -569,8 +569,9 @@ def _layer_ids(model: nn.Module) -> tuple[dict[str, int], int]:
     from timm.models import group_parameters
 
     # timm's own grouping (stem, blocks/stages, head), as its param_groups_layer_decay uses
+    # (parameters no pattern matches, i.e. the head, already get the top id)
     network_ids = group_parameters(network, network.group_matcher(coarse=False), reverse=True)
-    top = max(network_ids.values()) + 1
+    top = max(network_ids.values())
     prefix = next(f"{path}." if path else "" for path, module in model.named_modules() if module is network)
     ids = {}
     for name in names:
