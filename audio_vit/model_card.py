@@ -402,11 +402,13 @@ def validate_model_card(card: str | os.PathLike | Any) -> Any:
     from huggingface_hub import ModelCard
 
     source_dir = None
-    if isinstance(card, (str, os.PathLike)) and Path(card).is_file():
+    if isinstance(card, str) and card.lstrip().startswith("---"):
+        card = ModelCard(card)  # card text
+    elif isinstance(card, (str, os.PathLike)):
+        if not Path(card).is_file():
+            raise FileNotFoundError(f"model card {str(card)!r} does not exist")
         source_dir = Path(card).parent
         card = ModelCard.load(Path(card))
-    elif isinstance(card, str):
-        card = ModelCard(card)
     data = card.data
     problems = []
     if data.library_name != "transformers":
