@@ -453,3 +453,30 @@ print("OFFLINE-OK")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
                           cwd=REPO_ROOT)
     assert "OFFLINE-OK" in done.stdout, done.stderr[-3000:]
+
+
+REMOTE_CODE_SCRIPT = """
+import sys, numpy as np, torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+model = AutoModelForAudioClassification.from_pretrained("someone/tiny-fsdd", trust_remote_code=True).eval()
+extractor = AutoFeatureExtractor.from_pretrained("someone/tiny-fsdd", trust_remote_code=True)
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+inputs = extractor(np.zeros(4000, dtype=np.float32), sampling_rate=8000, return_tensors="pt")
+with torch.no_grad():
+    assert model(**inputs).logits.shape == (1, 3)
+scores = pipeline("audio-classification", model="someone/tiny-fsdd", trust_remote_code=True)(
+    np.zeros(4000, dtype=np.float32), top_k=3)
+assert len(scores) == 3
+assert "audio_vit" not in sys.modules, "the remote code must not need the installed package"
+print("REMOTE-CODE-OK")
+"""
+
+
+def test_offline_trust_remote_code_without_audio_vit(model_dir, tmp_path):
+    """The card's `trust_remote_code=True` snippet: the code files pushed with the weights are enough."""
+    cache = tmp_path / "hub"
+    place_in_hub_cache(model_dir, "someone/tiny-fsdd", cache_dir=cache)
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    done = subprocess.run([sys.executable, "-c", REMOTE_CODE_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert "REMOTE-CODE-OK" in done.stdout, done.stderr[-3000:]
