@@ -179,7 +179,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         return (input_values - self.mean) / self.std
 
     def _mel_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(window (n_fft,), mel filterbank transposed (n_fft // 2 + 1, num_mel_bins)), cached."""
+        """(window (n_fft,), mel filterbank (num_mel_bins, n_fft // 2 + 1)), cached."""
         key = (str(device), dtype)
         if key not in self._tensor_cache:
             import librosa
@@ -199,7 +199,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             )  # (num_mel_bins, n_fft // 2 + 1)
             self._tensor_cache[key] = (
                 torch.as_tensor(window, dtype=dtype, device=device),
-                torch.as_tensor(mel_filters.T.copy(), dtype=dtype, device=device),
+                torch.as_tensor(mel_filters, dtype=dtype, device=device),
             )
         return self._tensor_cache[key]
 
@@ -443,20 +443,24 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
 
     def _log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
         """Centre-padded waveforms (B, samples) -> clipped log-mel dB (B, num_mel_bins, num_frames)."""
-        window, mel_filters_t = self._mel_tensors(waveforms.device, waveforms.dtype)
+        window, mel_filters = self._mel_tensors(waveforms.device, waveforms.dtype)
         frames = waveforms.unfold(1, self.n_fft, self.hop_length)[:, :num_frames]  # (B, T, n_fft), a view
         spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, F) complex
-        spectrum = torch.view_as_real(spectrum)  # (B, T, F, 2)
-        power = spectrum[..., 0].square() + spectrum[..., 1].square()  # (B, T, F); faster than abs().pow(2)
-        mel = torch.matmul(power, mel_filters_t)  # (B, T, num_mel_bins)
+        squares = torch.view_as_real(spectrum).square_()  # (B, T, F, 2): re^2, im^2 in place
+        power = squares[..., 0] + squares[..., 1]  # (B, T, F); faster than abs().pow(2), which takes a hypot
+        # (M, F) @ (B, F, T): the transposed operand goes to BLAS as is, so the result is already (B, M, T).
+        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T)
         log_mel = mel.clamp_(min=1e-10).log10_().mul_(10.0)  # power_to_db, ref=1.0, amin=1e-10
         if self.top_db is not None:
             # Each clip's max over its own valid frames, so padding never changes the clipping floor.
             valid = torch.tensor(valid_frames, device=waveforms.device)
             is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= valid[:, None]  # (B, T)
-            clip_max = log_mel.masked_fill(is_pad[:, :, None], float("-inf")).amax(dim=(1, 2))  # (B,)
-            log_mel = torch.maximum(log_mel, (clip_max - self.top_db)[:, None, None])
-        return log_mel.transpose(1, 2).contiguous()  # (B, num_mel_bins, T)
+            if bool(is_pad.any()):
+                clip_max = log_mel.masked_fill(is_pad[:, None, :], float("-inf")).amax(dim=(1, 2), keepdim=True)
+            else:
+                clip_max = log_mel.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
+            torch.maximum(log_mel, clip_max.sub_(self.top_db), out=log_mel)
+        return log_mel
 
 
 __all__ = ["AudioViTFeatureExtractor"]
