@@ -212,6 +212,7 @@ class TimmBackbone(nn.Module):
 
 def timm_network(model: nn.Module) -> nn.Module:
     """The timm network inside an AudioViT model / `AudioViTModel` / `TimmBackbone` (or a bare timm model)."""
+    model = _unwrap(model)
     if isinstance(model, TimmBackbone):
         return model.model
     audio_vit = getattr(model, "audio_vit", model)
@@ -460,20 +461,21 @@ def load_pretrained_backbone(
         if key == "patch_embed.proj.weight" and value.shape[-2:] != target.shape[-2:] and value.dim() == 4:
             value = resample_patch_embed(value, list(target.shape[-2:]))
             changes.append(f"patch kernel resampled {tuple(source_state[key].shape[-2:])} -> {tuple(target.shape[-2:])}")
-        if key == "pos_embed" and value.shape != target.shape and patch_embed is not None:
+        if key == "pos_embed" and patch_embed is not None and value.dim() == 3:
+            # Resize whenever the grids differ, also when the token counts happen to match (14x14 = 4x49).
             source_patches = value.shape[1] - num_prefix
-            if target.shape[1] - num_prefix != patch_embed.num_patches or source_patches <= 0:
-                report.skipped[key] = f"prefix tokens differ: source {tuple(value.shape)}, model {tuple(target.shape)}"
-                continue
-            try:
-                value = resize_patch_position_embeddings(
-                    value, patch_embed.grid_size, num_prefix, old_grid=source_grid, mode=pos_embed_resize
-                )
-            except ValueError as error:
-                report.skipped[key] = str(error)
-                continue
-            old = tuple(source_grid) if source_grid else (int(round(source_patches**0.5)),) * 2
-            changes.append(f"{pos_embed_resize} {old} -> {tuple(patch_embed.grid_size)} patch grid, {num_prefix} prefix tokens kept")
+            side = int(round(max(source_patches, 0) ** 0.5))
+            old_grid = tuple(source_grid) if source_grid else ((side, side) if side * side == source_patches else None)
+            new_grid = tuple(patch_embed.grid_size)
+            if old_grid != new_grid and not (old_grid is None and value.shape == target.shape):
+                if target.shape[1] - num_prefix != patch_embed.num_patches or source_patches <= 0:
+                    report.skipped[key] = f"prefix tokens differ: source {tuple(value.shape)}, model {tuple(target.shape)}"
+                    continue
+                if old_grid is None:
+                    report.skipped[key] = f"{source_patches} source positions are not a square grid; pass source_grid"
+                    continue
+                value = resize_patch_position_embeddings(value, new_grid, num_prefix, old_grid=old_grid, mode=pos_embed_resize)
+                changes.append(f"{pos_embed_resize} {old_grid} -> {new_grid} patch grid, {num_prefix} prefix tokens kept")
         if value.shape != target.shape:
             report.skipped[key] = f"shape {tuple(value.shape)} in the source, {tuple(target.shape)} in the model"
             continue
@@ -491,8 +493,16 @@ def load_pretrained_backbone(
 # ----------------------------------------------------------------------------------------------
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel / accelerate wrapper."""
+    while isinstance(getattr(model, "module", None), nn.Module):
+        model = model.module
+    return model
+
+
 def classifier_parameter_names(model: nn.Module) -> list[str]:
     """Names (as in `model.named_parameters()`) of the classification head's parameters."""
+    model = _unwrap(model)
     heads: list[nn.Module] = []
     classifier = getattr(model, "classifier", None)
     if isinstance(classifier, nn.Module):
@@ -516,6 +526,7 @@ def freeze_backbone(model: nn.Module, freeze: bool = True) -> list[str]:
     optimizer over all parameters; AdamW skips parameters whose `.grad` is None, so unfreezing later
     needs no new optimizer.
     """
+    model = _unwrap(model)
     head = set(classifier_parameter_names(model))
     for name, param in model.named_parameters():
         param.requires_grad_(True if name in head else not freeze)
@@ -526,7 +537,8 @@ class HeadOnlyThenUnfreeze:
     """Train only the classification head for `head_only_epochs` epochs, then the whole model.
 
     Call `on_epoch_start(epoch)` (0-based) at the start of every epoch; it returns whether the backbone is
-    frozen in that epoch. `head_only_epochs=0` never freezes.
+    frozen in that epoch. `head_only_epochs=0` never freezes. With several processes (DDP), parameters
+    that get no gradient in the head-only epochs need `DistributedDataParallelKwargs(find_unused_parameters=True)`.
     """
 
     def __init__(self, model: nn.Module, head_only_epochs: int):
@@ -595,6 +607,7 @@ def layerwise_lr_param_groups(
     """
     if not 0.0 < decay <= 1.0:
         raise ValueError(f"decay={decay} must be in (0, 1]")
+    model = _unwrap(model)
     layer_ids, num_ids = _layer_ids(model)
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in model.named_parameters():

@@ -277,6 +277,19 @@ def test_load_vit_with_other_patch_size_and_crop(imagenet_weights, tmp_path):
     assert torch.equal(network.pos_embed, expected)
 
 
+def test_pos_embed_resized_when_only_the_count_matches(tmp_path):
+    # 14 x 14 ImageNet positions and a 4 x 49 (mel x time) grid have the same length: still resized
+    torch.manual_seed(3)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False)
+    model = AudioViTForAudioClassification(timm_config("vit_tiny_patch16_224", patch_size=8, max_length=49 * 8))
+    network = timm_network(model)
+    assert network.patch_embed.grid_size == (4, 49) and network.pos_embed.shape == vit.pos_embed.shape
+    report = load_pretrained_backbone(model, vit.state_dict())
+    assert report.adapted["pos_embed"].startswith("interpolate (14, 14) -> (4, 49)")
+    expected = resize_patch_position_embeddings(vit.pos_embed.detach(), (4, 49), 1)
+    assert torch.equal(network.pos_embed, expected) and not torch.equal(network.pos_embed, vit.pos_embed)
+
+
 def test_sources_hub_cache_and_errors(imagenet_weights, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
