@@ -32,6 +32,7 @@ try:  # timm is only needed for backbone="timm"; the try block also keeps it opt
     import timm
     from timm.layers import PatchEmbed, resample_abs_pos_embed, resample_patch_embed
     from timm.layers.format import Format, nchw_to
+    from timm.models import group_parameters
 except ImportError:
     timm = None
     PatchEmbed = nn.Module
@@ -578,8 +579,6 @@ def _layer_ids(model: nn.Module) -> tuple[dict[str, int], int]:
         return {name: _scratch_layer_id(name, len(layers)) for name in names}, len(layers) + 2
     if not hasattr(network, "group_matcher"):
         raise ValueError(f"timm model {type(network).__name__} has no group_matcher, so no layer-wise learning rates")
-    from timm.models import group_parameters
-
     # timm's own grouping (stem, blocks/stages, head), as its param_groups_layer_decay uses
     # (parameters no pattern matches, i.e. the head, already get the top id)
     network_ids = group_parameters(network, network.group_matcher(coarse=False), reverse=True)

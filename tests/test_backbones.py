@@ -502,3 +502,15 @@ def test_pretrained_checkpoint_loads_offline_without_audio_vit(imagenet_weights,
     assert not report["module"].startswith("audio_vit")
     assert np.allclose(report["logits"], expected.numpy(), atol=1e-5)
     assert set(report["labels"]) <= set(id2label.values())
+
+
+def test_timm_is_optional_for_scratch_checkpoints(monkeypatch):
+    """backbones.py travels with every checkpoint; remote-code loading must not demand timm for a scratch model."""
+    from transformers.dynamic_module_utils import get_imports
+
+    import audio_vit.backbones as backbones
+
+    assert "timm" not in get_imports(backbones.__file__)
+    monkeypatch.setattr(backbones, "timm", None)
+    with pytest.raises(ImportError, match="pip install timm"):
+        AudioViTForAudioClassification(timm_config("resnet18"))
