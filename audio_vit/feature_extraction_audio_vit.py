@@ -73,6 +73,9 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
     """
 
     model_input_names = ["input_values"]
+    # Frames computed at once (all clips of a chunk together): 65536 frames of n_fft=400 is ~100 MB per
+    # intermediate, and a batch of 64 five-second clips (32k frames) still goes in one piece.
+    max_frames_per_chunk = 65536
 
     def __init__(
         self,
@@ -414,8 +417,14 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 if not torch.isfinite(waveforms[bad]).all():
                     raise self._non_finite_error(waveforms[bad], bad)
 
+        # Large batches (datasets.map) go through in chunks so the (clips, frames, n_fft) intermediates stay small.
+        chunk = max(1, self.max_frames_per_chunk // num_frames)
         with torch.no_grad():  # not inference_mode: the outputs may feed a model that is being trained
-            log_mel = self._log_mel(waveforms.to(device), num_frames, valid_frames)  # (B, num_mel_bins, frames)
+            parts = [
+                self._log_mel(waveforms[s : s + chunk].to(device), num_frames, valid_frames[s : s + chunk])
+                for s in range(0, len(clips), chunk)
+            ]
+            log_mel = parts[0] if len(parts) == 1 else torch.cat(parts)  # (B, num_mel_bins, frames)
             if do_normalize:
                 log_mel = self.normalize(log_mel)
 

@@ -344,3 +344,12 @@ def test_module_loads_standalone_with_trust_remote_code(tmp_path, clips):
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+def test_large_batches_are_computed_in_chunks_with_the_same_result(clips, monkeypatch):
+    fe = AudioViTFeatureExtractor(**dict(SMALL, return_attention_mask=True))
+    whole = fe(clips, sampling_rate=FSDD_RATE, return_tensors="np")
+    monkeypatch.setattr(AudioViTFeatureExtractor, "max_frames_per_chunk", 3 * fe.max_length)  # chunks of 3 clips
+    chunked = fe(clips, sampling_rate=FSDD_RATE, return_tensors="np")
+    np.testing.assert_array_equal(chunked["input_values"], whole["input_values"])
+    np.testing.assert_array_equal(chunked["attention_mask"], whole["attention_mask"])
