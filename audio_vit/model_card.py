@@ -24,15 +24,16 @@ from typing import Any, Mapping, Sequence
 CARD_NAME = "README.md"
 CONFUSION_MATRIX_IMAGE = "confusion_matrix.png"
 TEST_RESULTS_NAME = "test_results.json"
+DATA_REPORT_NAME = "data_report.json"
 DEFAULT_TAGS = ["audio-classification", "audio_vit", "vision-transformer", "log-mel-spectrogram"]
 PACKAGED_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 SOURCE_TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
 
 # Keys of a results dict that are bookkeeping, not metrics.
-_NON_METRIC_KEYS = {"epoch", "step", "global_step", "samples", "num_examples", "examples", "runtime",
-                    "samples_per_second", "steps_per_second", "seconds", "best_epoch"}
+_NON_METRIC_KEYS = {"epoch", "step", "global_step", "samples", "num_samples", "num_examples", "examples", "runtime",
+                    "samples_per_second", "steps_per_second", "seconds", "best_epoch", "finished", "stopped_early"}
 # Training options that say nothing about the model (paths, logging, resuming).
-_NON_HYPERPARAMETERS = {"output_dir", "overwrite_output_dir", "resume_from_checkpoint", "report_to", "logging_steps",
+_NON_HYPERPARAMETERS = {"config", "model_name_or_path", "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "report_to", "logging_steps",
                         "disable_tqdm", "log_examples", "dataloader_num_workers", "save_total_limit", "cpu", "do_test",
                         "max_epochs_this_run", "push_to_hub", "hub_model_id", "hub_token", "logging_dir", "cache_dir"}
 # Metric types the Hub knows; others still go to the results table.
@@ -155,7 +156,8 @@ def parse_results(results: Mapping[str, Any], split: str = "test") -> dict[str, 
     metrics: dict[str, float] = {}
     for key, value in results.items():
         name = _metric_name(key, split)
-        if name in _NON_METRIC_KEYS or name.endswith(("_runtime", "_per_second")):
+        if (name in _NON_METRIC_KEYS or name.endswith(("_runtime", "_per_second", "_this_run"))
+                or name.startswith(("train_", "best_"))):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             if isinstance(value, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()) and name == "metrics":
@@ -180,13 +182,41 @@ def parse_results(results: Mapping[str, Any], split: str = "test") -> dict[str, 
             labels = [str(label) for label in labels]
             break
     num_examples = None
-    for key in (f"{split}_samples", "test_samples", "num_examples", "samples", "examples"):
+    for key in (f"{split}_num_samples", f"{split}_samples", "num_samples", "test_samples", "num_examples", "samples",
+                "examples"):
         if isinstance(results.get(key), int):
             num_examples = int(results[key])
             break
     if num_examples is None and matrix is not None:
         num_examples = int(sum(sum(row) for row in matrix))
     return {"metrics": metrics, "confusion_matrix": matrix, "labels": labels, "num_examples": num_examples}
+
+
+def summarize_data_report(report: Mapping[str, Any]) -> dict[str, str]:
+    """Rows for the card's data table from a `DataReport.to_dict()` (`data_report.json`, `audio-vit prepare`'s summary)."""
+    rows: dict[str, str] = {}
+    if report.get("source"):
+        rows["source"] = str(report["source"])
+    if report.get("split_strategy"):
+        rows["split"] = str(report["split_strategy"])
+    for split, count in (report.get("num_clips") or {}).items():
+        durations = (report.get("durations") or {}).get(split) or {}
+        detail = ""
+        if {"min", "mean", "max"} <= set(durations):
+            detail = f" ({durations['min']:.2f}-{durations['max']:.2f} s, mean {durations['mean']:.2f} s)"
+        rows[f"{split} clips"] = f"{count}{detail}"
+    if report.get("sampling_rates"):
+        rows["original sampling rates"] = ", ".join(f"{rate} Hz: {n}" for rate, n in report["sampling_rates"].items())
+    truncated = {split: n for split, n in (report.get("truncated") or {}).items() if n}
+    if truncated:
+        rows["clips longer than the input (cut)"] = ", ".join(f"{split}: {n}" for split, n in truncated.items())
+    if report.get("num_skipped"):
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in (report.get("skipped_by_reason") or {}).items())
+        rows["skipped clips"] = f"{report['num_skipped']} ({reasons})" if reasons else str(report["num_skipped"])
+    normalization = report.get("normalization") or {}
+    if "mean" in normalization and "std" in normalization:
+        rows["normalization (train log-mel)"] = f"mean {float(normalization['mean']):.3f} dB, std {float(normalization['std']):.3f} dB"
+    return rows
 
 
 def _format_value(value: Any) -> str:
@@ -295,11 +325,18 @@ def build_model_card(
                     "pooling", "drop_path_rate", "hidden_dropout_prob", "classifier_dropout")
         if config.get(key) not in (None, "", {})
     }
+    merged_args: dict[str, Any] = {}
+    for group in (training_args if isinstance(training_args, (list, tuple)) else [training_args]):
+        merged_args.update(_as_dict(group, "training_args"))
     hyperparameters = {
         key: _format_value(value)
-        for key, value in sorted(_as_dict(training_args, "training_args").items())
-        if key not in _NON_HYPERPARAMETERS and value is not None and not key.startswith("_")
+        for key, value in sorted(merged_args.items())
+        if key not in _NON_HYPERPARAMETERS and value is not None and value != {} and not key.startswith("_")
     }
+    if data_summary is None and (output_dir / DATA_REPORT_NAME).is_file():
+        data_summary = _read_json(output_dir / DATA_REPORT_NAME, "data report")
+    if data_summary and "num_clips" in data_summary and "counts" in data_summary:
+        data_summary = summarize_data_report(data_summary)
 
     metrics = parsed["metrics"]
     dataset_type = dataset_id or _slug(dataset_name)
@@ -374,8 +411,10 @@ def write_model_card(
         results (`dict` or path, *optional*): final evaluation, e.g. the `test_results.json` dict: metric values
             (`test_accuracy` or `accuracy`, ...), `confusion_matrix` (n x n, rows true) and `label_names`.
             Defaults to `output_dir/test_results.json` when present.
-        training_args (`dict`, dataclass or `argparse.Namespace`, *optional*): hyperparameters for the card.
-        data_summary (`dict`, *optional*): free-form facts about the data, e.g. `{"train clips": 2430}`.
+        training_args (`dict`, dataclass, `argparse.Namespace` or a list of them, *optional*): hyperparameters
+            for the card (paths and logging options are left out).
+        data_summary (`dict`, *optional*): a `DataReport.to_dict()` (summarised: clips per split, durations,
+            skipped clips) or free-form rows, e.g. `{"train clips": 2430}`. Defaults to `output_dir/data_report.json`.
         base_model (`str`, *optional*): Hub id of the checkpoint this one was fine-tuned from.
         dataset_name (`str`, *optional*): human-readable dataset name. dataset_id (`str`, *optional*): Hub dataset id.
         repo_id (`str`, *optional*): where it will be pushed, used in the usage snippets (default `<user>/<folder>`).
@@ -439,4 +478,11 @@ def validate_model_card(card: str | os.PathLike | Any) -> Any:
     return card
 
 
-__all__ = ["build_model_card", "parse_results", "plot_confusion_matrix", "validate_model_card", "write_model_card"]
+__all__ = [
+    "build_model_card",
+    "parse_results",
+    "plot_confusion_matrix",
+    "summarize_data_report",
+    "validate_model_card",
+    "write_model_card",
+]

@@ -36,13 +36,26 @@ from audio_vit.model_card import (
 from tests.conftest import REPO_ROOT, tiny_config_kwargs
 
 LABELS = ["zero", "one", "two"]
+# what training writes to test_results.json (audio_vit/training/loop.py)
 RESULTS = {
-    "test_accuracy": 0.9,
-    "test_f1": 0.8812,
-    "test_loss": 0.3141,
-    "test_samples": 30,
+    "accuracy": 0.9,
+    "f1": 0.8812,
+    "loss": 0.3141,
+    "num_samples": 30,
+    "labels": LABELS,
     "confusion_matrix": [[9, 1, 0], [0, 10, 0], [1, 1, 8]],
-    "label_names": LABELS,
+    "best_epoch": 3,
+}
+# what training writes to data_report.json (DataReport.to_dict())
+DATA_REPORT = {
+    "source": "metadata.csv", "split_strategy": "column 'split'", "num_labels": 3,
+    "id2label": {"0": "zero", "1": "one", "2": "two"}, "num_clips": {"train": 240, "test": 30},
+    "counts": {"train": {"zero": 80, "one": 80, "two": 80}, "test": {"zero": 10, "one": 10, "two": 10}},
+    "durations": {"train": {"min": 0.14, "mean": 0.44, "max": 2.28, "total": 105.6},
+                  "test": {"min": 0.2, "mean": 0.43, "max": 1.1, "total": 12.9}},
+    "sampling_rates": {"8000": 270}, "truncated": {"train": 4, "test": 0}, "num_skipped": 1,
+    "skipped_by_reason": {"unreadable or corrupt audio": 1}, "skipped": [],
+    "normalization": {"mean": -41.5, "std": 18.25}, "notes": [],
 }
 
 
@@ -68,10 +81,10 @@ def model_dir(tmp_path_factory) -> Path:
                      "checkpoints/epoch_3/random_states_0.pkl", "runs/Nov22/events.out.tfevents.1.host"):
         (folder / leftover).parent.mkdir(parents=True, exist_ok=True)
         (folder / leftover).write_bytes(b"x")
+    (folder / "data_report.json").write_text(json.dumps(DATA_REPORT))
     write_model_card(
-        folder, training_args={"learning_rate": 1e-3, "num_train_epochs": 3, "output_dir": str(folder), "seed": 42},
-        data_summary={"train clips": 240, "test clips": 30}, dataset_name="Free Spoken Digit Dataset",
-        repo_id="someone/tiny-fsdd",
+        folder, training_args=[{"learning_rate": 1e-3, "num_train_epochs": 3, "output_dir": str(folder)}, {"seed": 42}],
+        dataset_name="Free Spoken Digit Dataset", repo_id="someone/tiny-fsdd",
     )
     return folder
 
@@ -118,7 +131,12 @@ def test_card_body_sections(model_dir):
     assert "![confusion matrix](confusion_matrix.png)" in text
     assert 'pipeline("audio-classification", model="someone/tiny-fsdd")' in text
     assert "trust_remote_code=True" in text and "from_pretrained" in text
-    assert "| train clips | 240 |" in text
+    assert "| `seed` | 42 |" in text
+    # data table from data_report.json
+    assert "| train clips | 240 (0.14-2.28 s, mean 0.44 s) |" in text and "| test clips | 30 (0.20-1.10 s, mean 0.43 s) |" in text
+    assert "| skipped clips | 1 (unreadable or corrupt audio: 1) |" in text
+    assert "| clips longer than the input (cut) | train: 4 |" in text
+    assert "num_samples" not in text and "best_epoch" not in text
 
 
 def test_confusion_matrix_image(model_dir, tmp_path):
@@ -155,7 +173,7 @@ def test_card_rejects_results_of_another_model(tmp_path):
     folder = tmp_path / "m"
     save_tiny_model(folder)
     with pytest.raises(ValueError, match="differ from config.json id2label"):
-        write_model_card(folder, results={**RESULTS, "label_names": ["a", "b", "c"]})
+        write_model_card(folder, results={**RESULTS, "labels": ["a", "b", "c"]})
 
 
 def test_validate_model_card_catches_bad_metadata(model_dir):
@@ -169,11 +187,14 @@ def test_validate_model_card_catches_bad_metadata(model_dir):
 
 
 def test_parse_results_prefixes_and_nested_matrix():
-    parsed = parse_results({"eval_accuracy": 1.0, "epoch": 3, "test_runtime": 1.2,
+    parsed = parse_results({"eval_accuracy": 1.0, "epoch": 3, "test_runtime": 1.2, "best_eval_accuracy": 0.5,
                             "confusion_matrix": {"confusion_matrix": [[2, 0], [0, 3]]}, "id2label": {"1": "b", "0": "a"}})
     assert parsed["metrics"] == {"accuracy": 1.0}
     assert parsed["confusion_matrix"] == [[2, 0], [0, 3]] and parsed["labels"] == ["a", "b"]
     assert parsed["num_examples"] == 5
+    # all_results.json style: prefixed keys, bookkeeping dropped
+    parsed = parse_results({"test_accuracy": 0.5, "test_num_samples": 4, "train_runtime_this_run": 3.0, "global_step": 9})
+    assert parsed["metrics"] == {"accuracy": 0.5} and parsed["num_examples"] == 4
     with pytest.raises(ValueError, match="finite"):
         parse_results({"test_accuracy": float("nan")})
 
