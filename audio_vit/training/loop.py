@@ -286,7 +286,9 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
         # uninterrupted one: dropout/drop-path (global RNGs), shuffling (sampler) and augmentation.
         seed = epoch_seed(args.seed, epoch)
         set_seed(seed + accelerator.process_index)
-        train_sampler.set_epoch(epoch)
+        # Through the prepared loader: it passes its own epoch counter (which restarts at 0 in a resumed
+        # process) to the sampler on every __iter__, so that counter must be set too.
+        train_loader.set_epoch(epoch)
         if augmenter is not None:
             augmenter.generator.manual_seed(seed * 31 + accelerator.process_index)
             if args.dataloader_num_workers:
