@@ -313,7 +313,7 @@ def test_plain_pickle_weights_load_when_allowed(model_dir, tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 EXPECTED_UPLOAD = [
-    "README.md", "backbones.py", "config.json", "configuration_audio_vit.py", "confusion_matrix.png",
+    "README.md", "backbones.py", "config.json", "configuration_audio_vit.py", "confusion_matrix.png", "data_report.json",
     "feature_extraction_audio_vit.py", "model.safetensors", "modeling_audio_vit.py", "preprocessor_config.json",
     "test_results.json", "trainer_state.json",
 ]
@@ -325,7 +325,7 @@ def test_upload_file_list_skips_training_state(model_dir):
     assert set(files) == set(EXPECTED_UPLOAD) | remote_code
     assert not any(f.startswith(("checkpoints/", "runs/")) for f in files)
     assert upload_file_list(model_dir, allow_patterns=["*.json"]) == [
-        "config.json", "preprocessor_config.json", "test_results.json", "trainer_state.json"]
+        "config.json", "data_report.json", "preprocessor_config.json", "test_results.json", "trainer_state.json"]
     assert "test_results.json" not in upload_file_list(model_dir, ignore_patterns=["test_results.json"])
 
 
