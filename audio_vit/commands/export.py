@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 EPILOG = """\
 What is exported: the model only, input `input_values` float32 (batch, num_mel_bins, frames) -> `logits`
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="model folder (config.json + model.safetensors) or hub repo id")
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or pt2 (torch.export)")
     parser.add_argument("--output", default=None,
-                        help="exported file (e.g. out/model.onnx) or folder; default: MODEL/onnx/model.onnx or MODEL/pt2/model.pt2")
+                        help="exported file (e.g. out/model.onnx) or folder; default: MODEL/onnx/model.onnx or MODEL/pt2/model.pt2 "
+                             "(for a hub repo id: ./NAME-onnx/model.onnx)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
     parser.add_argument("--atol", type=float, default=DEFAULT_ATOL,
                         help=f"largest accepted |exported - PyTorch| logit difference (default: {DEFAULT_ATOL:g})")
@@ -53,7 +55,11 @@ def main(argv: list[str]) -> int:
 
     try:
         folder = resolve_model_folder(args.model)
-        result = export_model_folder(folder, args.format, output=args.output, opset=args.opset, atol=args.atol)
+        output = args.output
+        if output is None and not Path(args.model).is_dir():
+            # a Hub repo id resolves into the read-only cache: export next to the caller instead
+            output = Path(f"{args.model.split('/')[-1]}-{args.format}")
+        result = export_model_folder(folder, args.format, output=output, opset=args.opset, atol=args.atol)
     except ModelFolderError as err:
         print(f"audio-vit export: error: {err}", file=sys.stderr)
         return 1
