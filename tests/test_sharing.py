@@ -403,6 +403,8 @@ def test_check_shareable_folder_warns_without_card(tmp_path):
     folder = tmp_path / "nocard"
     save_tiny_model(folder)
     assert any("no README.md" in w for w in check_shareable_folder(folder))
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# my model\n")
+    assert any("pipeline_tag=None" in w for w in check_shareable_folder(folder))
 
 
 def test_model_push_to_hub_sends_weights_and_remote_code(monkeypatch, tmp_path):
