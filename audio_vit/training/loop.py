@@ -191,8 +191,11 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
     if mixed_precision != "no" and (args.cpu or not torch.cuda.is_available()):
         logger.info("mixed_precision=%s is a no-op on the CPU; training in float32", mixed_precision)
         mixed_precision = "no"
+    # Several processes without CUDA (`accelerate launch --multi_gpu` on a CPU machine): accelerate only
+    # sets up its gloo (MULTI_CPU) backend when told to use the CPU.
+    multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
-        cpu=args.cpu,
+        cpu=args.cpu or multi_process_cpu,
         mixed_precision=mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
