@@ -15,7 +15,6 @@ import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.hub import (
-    UPLOAD_IGNORE_PATTERNS,
     ModelFolderError,
     check_shareable_folder,
     load_feature_extractor,
@@ -357,46 +356,59 @@ def test_push_command_errors(model_dir, tmp_path, capsys):
     assert "has no config.json" in capsys.readouterr().err
 
 
-class FakeHfApi:
-    """Records what push_folder asks of the Hub and computes the upload with huggingface_hub's own filter."""
+def recording_hf_api(monkeypatch):
+    """A real `HfApi` whose network calls are recorded instead of sent: `upload_folder` itself runs, so the
+    files it commits are selected by huggingface_hub's own code from the patterns push_folder passes."""
+    import huggingface_hub.hf_api as hf_api_module
+    from huggingface_hub import CommitInfo, HfApi, RepoUrl
 
-    def __init__(self):
-        self.calls = []
+    monkeypatch.setattr(hf_api_module, "is_xet_available", lambda: False)  # the single-commit upload path
 
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", repo_id, kwargs))
-        from huggingface_hub import RepoUrl
+    class RecordingHfApi(HfApi):
+        calls: list = []
 
-        return RepoUrl(f"https://huggingface.co/{repo_id}")
+        def create_repo(self, repo_id, **kwargs):
+            self.calls.append(("create_repo", repo_id, kwargs))
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
 
-    def create_branch(self, repo_id, **kwargs):
-        self.calls.append(("create_branch", repo_id, kwargs))
+        def create_branch(self, repo_id, **kwargs):
+            self.calls.append(("create_branch", repo_id, kwargs))
 
-    def upload_folder(self, **kwargs):
-        from huggingface_hub import HfApi
-        from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
+        def _validate_yaml(self, *args, **kwargs):  # asks the Hub's server; checked locally by validate_model_card
+            pass
 
-        # the same file selection upload_folder makes before sending (README YAML check needs the network: skipped)
-        api = HfApi()
-        api._validate_yaml = lambda *a, **k: None
-        operations = api._prepare_upload_folder_additions(
-            kwargs["folder_path"], "", allow_patterns=kwargs["allow_patterns"],
-            ignore_patterns=list(kwargs["ignore_patterns"]) + DEFAULT_IGNORE_PATTERNS)
-        self.calls.append(("upload_folder", kwargs["repo_id"], kwargs, [op.path_in_repo for op in operations]))
-        return "https://huggingface.co/commit/fake"
+        def create_commit(self, repo_id, operations, **kwargs):
+            self.calls.append(("create_commit", repo_id, kwargs, sorted(op.path_in_repo for op in operations)))
+            return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/0", commit_message="",
+                              commit_description="", oid="0" * 40)
+
+    return RecordingHfApi()
 
 
-def test_push_folder_uploads_what_the_dry_run_lists(model_dir):
-    api = FakeHfApi()
-    push_folder(model_dir, "someone/tiny-fsdd", private=True, revision="v1", commit_message="first", token="hf_x", api=api)
-    (create, repo, create_kwargs), (branch, _, branch_kwargs), upload = api.calls
+def test_push_folder_uploads_what_the_dry_run_lists(model_dir, monkeypatch):
+    api = recording_hf_api(monkeypatch)
+    result = push_folder(model_dir, "someone/tiny-fsdd", private=True, revision="v1", commit_message="first",
+                         token="hf_x", api=api)
+    assert result.commit_url.endswith("/commit/0")
+    (create, repo, create_kwargs), (branch, _, branch_kwargs), (commit, _, commit_kwargs, uploaded) = api.calls
     assert create == "create_repo" and repo == "someone/tiny-fsdd"
     assert create_kwargs["private"] is True and create_kwargs["exist_ok"] is True and create_kwargs["token"] == "hf_x"
     assert branch == "create_branch" and branch_kwargs["branch"] == "v1"
-    _, _, upload_kwargs, uploaded = upload
-    assert upload_kwargs["revision"] == "v1" and upload_kwargs["commit_message"] == "first"
+    assert commit == "create_commit" and commit_kwargs["revision"] == "v1" and commit_kwargs["commit_message"] == "first"
     assert uploaded == upload_file_list(model_dir)
-    assert all(p in upload_kwargs["ignore_patterns"] for p in UPLOAD_IGNORE_PATTERNS)
+    assert "model.safetensors" in uploaded and not any(p.startswith("checkpoints/") for p in uploaded)
+
+
+def test_push_command_real_path(model_dir, monkeypatch, capsys):
+    from audio_vit.cli import main
+
+    api = recording_hf_api(monkeypatch)
+    monkeypatch.setattr("huggingface_hub.HfApi", lambda token=None: api)
+    assert main(["push", "--model", str(model_dir), "--repo-id", "someone/tiny-fsdd", "--exclude", "*.json"]) == 0
+    uploaded = api.calls[-1][3]
+    assert "config.json" not in uploaded and "model.safetensors" in uploaded
+    assert uploaded == upload_file_list(model_dir, ignore_patterns=["*.json"])
+    assert "uploaded" in capsys.readouterr().out
 
 
 def test_check_shareable_folder_warns_without_card(tmp_path):
