@@ -274,6 +274,7 @@ class _Exploit:
         return (Path.write_text, (self.marker, "pwned"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_malicious_pickle_is_never_executed(model_dir, tmp_path):
     folder = copy_model_files(model_dir, tmp_path / "pickle_only", names=("config.json",))
     marker = tmp_path / "marker.txt"
