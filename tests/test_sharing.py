@@ -175,6 +175,20 @@ def test_card_rejects_results_of_another_model(tmp_path):
         write_model_card(folder, results={**RESULTS, "labels": ["a", "b", "c"]})
 
 
+def test_model_card_module_command_with_recipe(model_dir, tmp_path):
+    from audio_vit.model_card import main
+
+    folder = tmp_path / "copy"
+    shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("model:\n  hidden_size: 32\ntraining:\n  learning_rate: 0.002\n  output_dir: x\n"
+                      "augmentation:\n  mixup_alpha: 0.2\n")
+    assert main([str(folder), "--training-config", str(recipe), "--repo-id", "someone/x", "--dataset-name", "FSDD"]) == 0
+    text = (folder / "README.md").read_text()
+    assert "| `learning_rate` | 0.002 |" in text and "| `mixup_alpha` | 0.2 |" in text and "output_dir" not in text
+    assert validate_model_card(folder / "README.md").data.eval_results[0].dataset_name == "FSDD"
+
+
 def test_validate_model_card_catches_bad_metadata(model_dir):
     text = (model_dir / "README.md").read_text()
     with pytest.raises(ValueError, match="pipeline_tag"):
