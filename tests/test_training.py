@@ -313,3 +313,47 @@ def test_fine_tune_same_labels_starts_from_the_checkpoint(trained, tone_data, tm
     results = training_function(*parse_training_args(argv))
     base = read_json(out / "test_results.json")
     assert results["test_accuracy"] == pytest.approx(base["accuracy"])
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_evaluate_command_reproduces_the_test_metrics(trained, tone_data, tmp_path, capsys):
+    from audio_vit.commands import evaluate
+
+    argv, out, _ = trained
+    cache = argv[argv.index("--cache-dir") + 1]
+    report = tmp_path / "eval.json"
+    code = evaluate.main(["--model", str(out), "--data-dir", str(tone_data), "--cache-dir", cache,
+                          "--split", "test", "--output-file", str(report)])
+    assert code == 0
+    results, expected = read_json(report), read_json(out / "test_results.json")
+    assert results["accuracy"] == pytest.approx(expected["accuracy"])
+    assert results["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert results["confusion_matrix"] == expected["confusion_matrix"]
+    assert '"accuracy"' in capsys.readouterr().out
+    assert evaluate.main(["--model", str(out), "--data-dir", str(tone_data), "--cache-dir", cache, "--split", "dev"]) == 2
+    assert "'dev'" in capsys.readouterr().err
+    assert evaluate.main(["--model", str(tmp_path), "--data-dir", str(tone_data)]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+
+
+def test_train_command_reports_config_errors(tmp_path, capsys):
+    from audio_vit.commands import train
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("hidden_sizes: 3\n")
+    assert train.main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "hidden_sizes" in err and "valid options are" in err
+
+
+@pytest.mark.parametrize("command", ["train", "demo", "evaluate"])
+def test_command_help(command, capsys):
+    import importlib
+
+    module = importlib.import_module(f"audio_vit.commands.{command}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    assert f"audio-vit {command}" in capsys.readouterr().out

@@ -22,7 +22,7 @@ class EvaluateArguments:
     prepared_data_dir: str | None = field(
         default=None, metadata={"help": "An `audio-vit prepare` output folder instead of --data-dir/--dataset."}
     )
-    batch_size: int = field(default=64, metadata={"help": "Clips per forward pass."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Clips per forward pass."})
     output_file: str | None = field(default=None, metadata={"help": "Also write the results to this JSON file."})
 
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_args, data_args = parser.parse_args_into_dataclasses(argv)
     try:
         results = evaluate_folder(eval_args.model, data_args, eval_args.prepared_data_dir, eval_args.split,
-                                  eval_args.batch_size)
+                                  eval_args.per_device_eval_batch_size)
     except (ValueError, FileNotFoundError) as err:
         print(f"audio-vit evaluate: error: {err}", file=sys.stderr)
         return 2
