@@ -206,6 +206,14 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             )
         return self._tensor_cache[key]
 
+    def pad(self, *args, **kwargs):
+        # SequenceFeatureExtractor.pad pads along axis 0, which here is the mel axis, and would pad with a
+        # constant instead of the clip's own silence level: refuse rather than return wrong features.
+        raise NotImplementedError(
+            f"{type(self).__name__} pads waveforms, not features: call it on the raw audio of the whole batch "
+            "(padding='longest' or 'max_length'), or compute features at a fixed max_length and stack them"
+        )
+
     # ------------------------------------------------------------------ input handling
     def _as_clips(self, raw_speech) -> list[np.ndarray | torch.Tensor]:
         """Split the input into a list of per-clip arrays/tensors (not yet converted)."""

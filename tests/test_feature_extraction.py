@@ -296,6 +296,8 @@ def test_bad_parameters_are_refused():
         with pytest.raises(ValueError, match=message):
             AudioViTFeatureExtractor(**kwargs)
     fe = AudioViTFeatureExtractor()
+    with pytest.raises(NotImplementedError, match="pads waveforms"):  # HF's pad would pad the mel axis
+        fe.pad({"input_values": [np.zeros((64, 10))]})
     with pytest.raises(ValueError, match="padding='sideways'"):
         fe(np.zeros(1600, dtype=np.float32), sampling_rate=16000, padding="sideways")
 
