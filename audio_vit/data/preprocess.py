@@ -57,8 +57,16 @@ class SpectrogramMapper:
     def __init__(self, feature_extractor, strict: bool = False):
         self.feature_extractor = feature_extractor
         self.strict = strict
+        self._parent_pid = os.getpid()
 
     def __call__(self, batch: dict) -> dict:
+        if os.getpid() != self._parent_pid:
+            # A forked datasets worker inherits the parent's OpenMP state; torch ops there can hang once the
+            # parent has used its thread pool. One thread per worker avoids that (the workers are the parallelism).
+            import torch
+
+            if torch.get_num_threads() != 1:
+                torch.set_num_threads(1)
         fe = self.feature_extractor
         size = len(batch["audio"])
         values = np.zeros((size, fe.num_mel_bins, fe.max_length), dtype=np.float16)
