@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +28,14 @@ from ..data import DataArguments, PreparedData, SpectrogramCollator, build_datas
 from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..modeling_audio_vit import AudioViTForAudioClassification
 from .arguments import ModelArguments, TrainingArguments
-from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, write_json_atomic
+from .checkpointing import (
+    CHECKPOINTS_DIR,
+    TRAINER_STATE_NAME,
+    TrainerState,
+    resolve_checkpoint,
+    save_checkpoint,
+    write_json_atomic,
+)
 from .evaluation import ClassificationMetrics, evaluate_model
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .tracking import flat_hparams, log_examples
@@ -204,6 +212,13 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
     output_dir = Path(args.output_dir)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        if not args.resume_from_checkpoint:
+            # A fresh run: results and checkpoints of an earlier run here must not mix with this one's
+            # (`--resume-from-checkpoint latest` would otherwise pick up a stale epoch).
+            shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
+            for name in (TRAINER_STATE_NAME, ALL_RESULTS_NAME, TEST_RESULTS_NAME):
+                (output_dir / name).unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
 
     # --- data: cached spectrograms, mean/std fitted on the training split into the feature extractor
@@ -272,6 +287,8 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
         if state.epoch == 0:
             log_examples(accelerator, splits["train"], feature_extractor, id2label, args.log_examples)
 
+    if state.epoch == 0:
+        accelerator.print(prepared.report.format_table())
     num_params = sum(p.numel() for p in model.parameters())
     accelerator.print(
         f"train {len(splits['train'])} / validation {len(splits['validation'])} / test "
