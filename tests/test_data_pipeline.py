@@ -11,7 +11,7 @@ import audio_vit.data.preprocess as preprocess
 from audio_vit import AudioViTFeatureExtractor
 from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
 from audio_vit.commands import prepare
-from audio_vit.data import DataArguments, SpectrogramCollator, build_datasets, column_values, load_prepared
+from audio_vit.data import DataArguments, DataError, SpectrogramCollator, build_datasets, column_values, load_prepared
 from audio_vit.data.preprocess import dataset_statistics
 
 
@@ -105,6 +105,9 @@ def test_prepare_cli_writes_a_loadable_folder(fsdd_dir, tmp_path, capsys):
     assert loaded.feature_extractor.mean == pytest.approx(config["mean"])
     assert loaded.splits["train"][0]["input_values"].shape == (16, 32)
     assert loaded.report.to_dict()["num_clips"] == summary["num_clips"]
+    with pytest.raises(DataError, match="other feature parameters.*hop_length"):
+        load_prepared(out, feature_extractor=small_fe(hop_length=200))
+    assert load_prepared(out, feature_extractor=small_fe(mean=-3.0)).feature_extractor.mean == -3.0
     assert prepare.main(argv) == 1  # refuses to overwrite without --overwrite
     assert "--overwrite" in capsys.readouterr().err
 

@@ -27,7 +27,7 @@ from datasets.fingerprint import Hasher
 
 from .arguments import SPLIT_STRATEGIES, DataArguments
 from .collator import SpectrogramCollator, collate_eval
-from .preprocess import compute_spectrograms, dataset_statistics, feature_fingerprint
+from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statistics, feature_fingerprint
 from .report import DataError, DataReport, SkippedClip, raise_if_strict
 from .sources import Manifest, build_manifest
 from .splits import assign_splits
@@ -231,10 +231,19 @@ def load_prepared(path: Union[str, Path], feature_extractor=None) -> PreparedDat
         raise DataError(f"{path} is not an `audio-vit prepare` output folder (no dataset_dict.json); "
                         "run `audio-vit prepare --output-dir` first")
     splits = datasets.load_from_disk(str(path))
-    if feature_extractor is None:
-        from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+    from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 
-        feature_extractor = AudioViTFeatureExtractor.from_pretrained(str(path))
+    saved = AudioViTFeatureExtractor.from_pretrained(str(path))
+    if feature_extractor is None:
+        feature_extractor = saved
+    elif feature_fingerprint(feature_extractor) != feature_fingerprint(saved):
+        ours, theirs = feature_extractor.to_dict(), saved.to_dict()
+        differences = {k: (ours.get(k), theirs.get(k)) for k in sorted(set(ours) | set(theirs))
+                       if k not in NOT_IN_FINGERPRINT and ours.get(k) != theirs.get(k)}
+        raise DataError(
+            f"the spectrograms in {path} were computed with other feature parameters than the given feature "
+            f"extractor's (given vs stored: {differences}); prepare the data again with this feature extractor"
+        )
     first = next(iter(splits.values()))
     label_feature = first.features["labels"]
     id2label = dict(enumerate(label_feature.names))

@@ -25,12 +25,13 @@ logger = logging.getLogger(__name__)
 # Bump when the stored columns or the decoding change meaning, so old caches are not reused.
 CACHE_VERSION = "1"
 # Parameters that do not change the stored raw dB values.
-_NOT_IN_FINGERPRINT = ("mean", "std", "do_normalize", "return_attention_mask", "processor_class", "feature_extractor_type")
+NOT_IN_FINGERPRINT = ("mean", "std", "do_normalize", "return_attention_mask", "processor_class", "feature_extractor_type",
+                       "auto_map")
 
 
 def feature_fingerprint(feature_extractor) -> str:
     """Hash of everything in the feature extractor that changes the stored spectrograms."""
-    params = {k: v for k, v in feature_extractor.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
+    params = {k: v for k, v in feature_extractor.to_dict().items() if k not in NOT_IN_FINGERPRINT}
     return Hasher.hash({"params": params, "cache_version": CACHE_VERSION})
 
 
