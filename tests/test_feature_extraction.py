@@ -177,6 +177,7 @@ def test_stereo_is_downmixed_and_int_pcm_is_scaled(clips):
     mono = fe((left + right) / 2, sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     np.testing.assert_allclose(stereo, mono, atol=1e-5)
     logger = hf_logging.get_logger("audio_vit.feature_extraction_audio_vit")
+    logger.warning_once.cache_clear()  # warning_once remembers messages other tests may have triggered
     with CaptureLogger(logger) as captured:  # a 2-D "batch" is one multichannel clip: say so
         assert fe(np.zeros((10, 900), dtype=np.float32), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"].shape[0] == 1
     assert "(10, 900)" in captured.out and "list" in captured.out
@@ -256,6 +257,7 @@ def test_resample_matches_soxr(clips):
 def test_missing_sampling_rate_warns_and_assumes_the_extractors(clips):
     fe = AudioViTFeatureExtractor(**SMALL)
     logger = hf_logging.get_logger("audio_vit.feature_extraction_audio_vit")
+    logger.warning_once.cache_clear()  # warning_once remembers messages other tests may have triggered
     with CaptureLogger(logger) as captured:
         out = fe(clips[0], return_tensors="np")["input_values"]
     assert "sampling_rate" in captured.out and "8000" in captured.out
