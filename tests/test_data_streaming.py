@@ -62,3 +62,34 @@ def test_stream_drops_bad_files_and_shards_uneven_counts(tmp_path):
     assert sorted(parts[0] + parts[1]) == list(range(7))
     with pytest.raises(ValueError, match="process_index=2"):
         shard_for_process(stream, 2, 2)
+
+
+def test_streaming_a_parquet_dataset_without_downloading_it_first(tmp_path):
+    """`--dataset` + `--streaming` goes through load_dataset(streaming=True) (Hub ids too); Audio read with decode=False."""
+    import io
+
+    audio_column = []
+    for i in range(8):
+        buffer = io.BytesIO()
+        t = np.arange(3200) / 16000
+        soundfile.write(buffer, (0.2 * np.sin(2 * np.pi * (200 + 300 * (i % 2)) * t)).astype(np.float32), 16000,
+                        format="WAV")
+        audio_column.append({"bytes": buffer.getvalue(), "path": f"clip{i}.wav"})
+    features = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+                                  "label": datasets.ClassLabel(names=["low", "high"])})
+    data = datasets.Dataset.from_dict({"audio": audio_column, "label": [i % 2 for i in range(8)]}, features=features)
+    data = data.cast_column("audio", datasets.Audio())
+    (tmp_path / "hub").mkdir()
+    data.select(range(6)).to_parquet(str(tmp_path / "hub" / "train-00000-of-00001.parquet"))
+    data.select(range(6, 8)).to_parquet(str(tmp_path / "hub" / "test-00000-of-00001.parquet"))
+
+    prepared = build_datasets(DataArguments(dataset=str(tmp_path / "hub"), streaming=True, validation_fraction=0.5),
+                              small_fe())
+    assert prepared.streaming and prepared.id2label == {0: "low", 1: "high"}
+    files = {name: _files(split) for name, split in prepared.splits.items()}
+    assert sorted(files["test"]) == ["clip6.wav", "clip7.wav"]
+    assert sorted(files["train"] + files["validation"]) == [f"clip{i}.wav" for i in range(6)]
+    assert not set(files["train"]) & set(files["validation"])
+    example = next(iter(prepared.splits["test"]))
+    assert example["input_values"].shape == (16, 32) and int(example["labels"]) == 0
+    assert "clip counts unknown" in prepared.report.format_table()

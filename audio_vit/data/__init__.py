@@ -31,7 +31,7 @@ from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statis
 from .report import DataError, DataReport, SkippedClip, raise_if_strict
 from .sources import Manifest, build_manifest
 from .splits import assign_splits
-from .streaming import shard_for_process, streaming_split, streaming_statistics
+from .streaming import hub_streaming_splits, shard_for_process, streaming_split, streaming_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         `PreparedData`; its splits have columns `input_values` (float16 (num_mel_bins, max_length) raw dB),
         `labels` (int, a ClassLabel), `num_frames`, `duration`, `sampling_rate`, `file`, formatted as numpy.
     """
+    if data_args.streaming and data_args.dataset and not _is_saved_dataset(data_args.dataset):
+        return _build_hub_streaming(data_args, feature_extractor, process_index, num_processes)
     manifest = build_manifest(data_args)
     raise_if_strict(data_args.strict, manifest.skipped)
     split_rows, strategy = assign_splits(manifest, data_args)
@@ -205,6 +207,29 @@ def _build_streaming(manifest: Manifest, split_rows, label_ids, report: DataRepo
                         "while iterating")
     return PreparedData(splits=splits, id2label=manifest.id2label, report=report,
                         feature_extractor=feature_extractor, streaming=True)
+
+
+def _is_saved_dataset(dataset: str) -> bool:
+    path = Path(dataset)
+    return path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists())
+
+
+def _build_hub_streaming(data_args: DataArguments, feature_extractor, process_index: int,
+                         num_processes: int) -> PreparedData:
+    """Streaming straight from `load_dataset(..., streaming=True)`: nothing is downloaded or listed up front."""
+    splits, label_names, source, statistics_stream = hub_streaming_splits(data_args, feature_extractor,
+                                                                          process_index, num_processes)
+    id2label = dict(enumerate(label_names))
+    mean, std = streaming_statistics(statistics_stream, max_clips=1000)
+    _set_statistics(feature_extractor, mean, std)
+    report = DataReport(source=source, split_strategy="column (streamed)", id2label=id2label)
+    report.normalization = {"mean": mean, "std": std, "computed_on": STATISTICS_NOTE + ", first 1000 clips",
+                            "feature_fingerprint": feature_fingerprint(feature_extractor)}
+    report.notes.append("streamed from load_dataset(streaming=True): counts are unknown before a full pass; "
+                        "missing validation/test splits are carved by a hash of each clip's path (not stratified); "
+                        "clips that fail to decode or have labels outside --labels are dropped and logged")
+    return PreparedData(splits=splits, id2label=id2label, report=report, feature_extractor=feature_extractor,
+                        streaming=True)
 
 
 def save_prepared(prepared: PreparedData, output_dir: Union[str, Path], num_shards: Optional[dict[str, int]] = None,

@@ -95,10 +95,13 @@ class DataReport:
         labels = [self.id2label[key] for key in sorted(self.id2label)]
         width = max([len("label"), *(len(label) for label in labels)]) + 2
         lines = [f"source: {self.source}   split: {self.split_strategy}", ""]
-        lines.append("label".ljust(width) + "".join(f"{split:>12}" for split in splits))
-        for label in labels:
-            lines.append(label.ljust(width) + "".join(f"{self.counts[split].get(label, 0):>12}" for split in splits))
-        lines.append("total".ljust(width) + "".join(f"{sum(self.counts[split].values()):>12}" for split in splits))
+        if splits:
+            lines.append("label".ljust(width) + "".join(f"{split:>12}" for split in splits))
+            for label in labels:
+                lines.append(label.ljust(width) + "".join(f"{self.counts[split].get(label, 0):>12}" for split in splits))
+            lines.append("total".ljust(width) + "".join(f"{sum(self.counts[split].values()):>12}" for split in splits))
+        else:
+            lines.append(f"labels: {', '.join(labels)} (clip counts unknown: streamed)")
         lines.append("")
         for split in splits:
             stats = self.durations.get(split)
