@@ -102,6 +102,8 @@ def test_class_folders_inside_split_folders(tmp_path):
                 write_tone(tmp_path / split / label / f"{i}.flac", freq=300 if label == "a" else 700)
     manifest = build_manifest(DataArguments(data_dir=str(tmp_path)))
     assert sorted(set(manifest.splits)) == ["test", "train"]
+    # the same folder given as --dataset is read the same way (not via datasets' audiofolder + torchcodec)
+    assert build_manifest(DataArguments(dataset=str(tmp_path))).files == manifest.files
     splits, strategy = assign_splits(manifest, DataArguments(data_dir=str(tmp_path), validation_fraction=0.25))
     assert strategy == "column"
     assert {name: len(rows) for name, rows in splits.items()} == {"train": 6, "validation": 2, "test": 4}

@@ -29,7 +29,7 @@ from .arguments import SPLIT_STRATEGIES, DataArguments
 from .collator import SpectrogramCollator, collate_eval
 from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statistics, feature_fingerprint
 from .report import DataError, DataReport, SkippedClip, raise_if_strict
-from .sources import Manifest, build_manifest
+from .sources import Manifest, build_manifest, is_plain_audio_folder
 from .splits import assign_splits
 from .streaming import hub_streaming_splits, shard_for_process, streaming_split, streaming_statistics
 
@@ -97,7 +97,8 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         `PreparedData`; its splits have columns `input_values` (float16 (num_mel_bins, max_length) raw dB),
         `labels` (int, a ClassLabel), `num_frames`, `duration`, `sampling_rate`, `file`, formatted as numpy.
     """
-    if data_args.streaming and data_args.dataset and not _is_saved_dataset(data_args.dataset):
+    if (data_args.streaming and data_args.dataset and not _is_saved_dataset(data_args.dataset)
+            and not is_plain_audio_folder(data_args.dataset)):
         return _build_hub_streaming(data_args, feature_extractor, process_index, num_processes)
     manifest = build_manifest(data_args)
     raise_if_strict(data_args.strict, manifest.skipped)

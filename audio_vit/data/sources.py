@@ -13,6 +13,7 @@ Nothing is decoded here; inputs that are already known to be unusable (missing f
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -391,11 +392,29 @@ def _audio_names(audio: datasets.Dataset) -> list[Optional[str]]:
     return column.combine_chunks().field("path").to_pylist()
 
 
+DATA_FILE_SUFFIXES = (".parquet", ".arrow", ".jsonl")
+
+
+def is_plain_audio_folder(dataset: Optional[str]) -> bool:
+    """A `--dataset` folder that is not a datasets export (no save_to_disk files, no parquet/arrow/jsonl): it is
+    read like `--data-dir` (metadata CSV or class folders) instead of through datasets' audiofolder builder,
+    which would need torchcodec to encode the audio."""
+    if not dataset or not Path(dataset).is_dir():
+        return False
+    path = Path(dataset)
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        return False
+    nearby = [*path.iterdir(), *(child for sub in path.iterdir() if sub.is_dir() for child in sub.iterdir())]
+    return not any(item.suffix.lower() in DATA_FILE_SUFFIXES for item in nearby)
+
+
 def build_manifest(args: DataArguments) -> Manifest:
     """Dispatch on the source arguments."""
     if bool(args.data_dir) == bool(args.dataset):
         raise DataError("give exactly one source: --data-dir DIR (local folder) or --dataset ID_OR_PATH "
                         f"(got data_dir={args.data_dir!r}, dataset={args.dataset!r})")
+    if is_plain_audio_folder(args.dataset):
+        args = dataclasses.replace(args, data_dir=args.dataset, dataset=None)
     if args.data_dir:
         data_dir = Path(args.data_dir)
         if not data_dir.is_dir():
