@@ -76,7 +76,10 @@ class SpectrogramAugmenter:
         self.config = config
         self.num_labels = num_labels
         self.generator = torch.Generator()
-        self.generator.manual_seed(config.seed if config.seed is not None else int(torch.seed() % (2**63)))
+        if config.seed is not None:
+            self.generator.manual_seed(config.seed)
+        else:
+            self.generator.seed()  # non-deterministic, and leaves torch's global RNG alone
 
     def _uniform(self, shape, low: float, high: float, device) -> torch.Tensor:
         return (torch.rand(shape, generator=self.generator) * (high - low) + low).to(device)

@@ -95,6 +95,14 @@ def test_seed_makes_runs_reproducible():
     assert not torch.equal(first_a[0], second_a[0])  # the generator advances between batches
 
 
+def test_unseeded_augmenter_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SpectrogramAugmenter(AugmentationConfig(gain_db=1.0))
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_invalid_configs_are_rejected():
     with pytest.raises(ValueError, match="gain_db=-1"):
         AugmentationConfig(gain_db=-1)

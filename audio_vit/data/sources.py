@@ -389,7 +389,8 @@ def _audio_names(audio: datasets.Dataset) -> list[Optional[str]]:
     column = table.column("audio")
     if str(column.type) == "string" or str(column.type) == "large_string":
         return column.to_pylist()
-    return column.combine_chunks().field("path").to_pylist()
+    # chunk by chunk: combine_chunks would copy every audio byte into one buffer
+    return [name for chunk in column.chunks for name in chunk.field("path").to_pylist()]
 
 
 DATA_FILE_SUFFIXES = (".parquet", ".arrow", ".jsonl")
