@@ -89,6 +89,21 @@ def test_group_disjoint_speakers(fsdd_with_folds):
     assert all(len(set(labels[rows])) == 10 for rows in splits.values())
 
 
+def test_group_column_on_fsdd_overrides_the_official_split(fsdd_dir):
+    """FSDD's official split shares speakers between train and test; asking for --group-column gives a
+    speaker-disjoint split unless --split-column (or --split-strategy column) says otherwise."""
+    args = DataArguments(data_dir=str(fsdd_dir), group_column="speaker")
+    manifest = build_manifest(args)
+    splits, strategy = assign_splits(manifest, args)
+    assert strategy == "group"
+    check_disjoint(splits, groups=manifest.groups)
+    official = DataArguments(data_dir=str(fsdd_dir), group_column="speaker", split_column="split")
+    splits, strategy = assign_splits(manifest, official)
+    assert strategy == "column" and len(splits["test"]) == 300
+    # the validation carved from the official train split is still speaker-disjoint from the rest of train
+    check_disjoint({"train": splits["train"], "validation": splits["validation"]}, groups=manifest.groups)
+
+
 def test_max_clips_is_stratified_and_deterministic(fsdd_manifest):
     args = DataArguments(data_dir="x", max_clips=50)
     splits, _ = assign_splits(fsdd_manifest, args)

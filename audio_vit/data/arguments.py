@@ -65,8 +65,9 @@ class DataArguments:
     split_strategy: str = field(
         default="auto",
         metadata={
-            "help": "auto|column|random|kfold|group. auto: the split column (or the Hub dataset's splits) if present, "
-            "else kfold when --test-fold is given, else group when --group-column is given, else random."
+            "help": "auto|column|random|kfold|group. auto: kfold when --test-fold is given, else group when "
+            "--group-column is given (and no --split-column), else the split column (or the Hub dataset's splits) "
+            "if present, else random."
         },
     )
     test_fold: Optional[str] = field(default=None, metadata={"help": "kfold: the fold held out as test."})

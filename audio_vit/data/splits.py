@@ -105,14 +105,16 @@ def _carve_validation(splits: dict, manifest: Manifest, args: DataArguments) -> 
 
 
 def resolve_strategy(manifest: Manifest, args: DataArguments) -> str:
+    """"auto": what the user asked for explicitly wins over what the data happens to contain: --test-fold ->
+    kfold, --group-column (without --split-column) -> group, else the source's split column, else random."""
     if args.split_strategy != "auto":
         return args.split_strategy
-    if manifest.splits is not None:
-        return "column"
     if manifest.folds is not None and args.test_fold is not None:
         return "kfold"
-    if manifest.groups is not None:
+    if manifest.groups is not None and args.group_column and not args.split_column:
         return "group"
+    if manifest.splits is not None:
+        return "column"
     return "random"
 
 
