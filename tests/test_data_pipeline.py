@@ -110,6 +110,12 @@ def test_prepare_cli_writes_a_loadable_folder(fsdd_dir, tmp_path, capsys):
     assert load_prepared(out, feature_extractor=small_fe(mean=-3.0)).feature_extractor.mean == -3.0
     assert prepare.main(argv) == 1  # refuses to overwrite without --overwrite
     assert "--overwrite" in capsys.readouterr().err
+    (out / "validation" / "stale.arrow").write_bytes(b"old")
+    argv[argv.index("--max-clips") + 1] = "10"
+    assert prepare.main([*argv, "--overwrite", "--validation-fraction", "0"]) == 0
+    assert not (out / "validation").exists()  # the new data has no validation split
+    assert json.loads((out / "summary.json").read_text())["num_clips"] == {"train": 10, "test": 10}
+    assert load_prepared(out).splits.keys() == {"train", "test"}
 
 
 def test_num_proc_two_matches_one(fsdd_dir, tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ def make_feature_extractor(args: PrepareArguments):
     return AudioViTFeatureExtractor(**overrides)
 
 
+def remove_previous_output(output_dir: Path) -> None:
+    """Delete what an earlier `prepare` wrote there (its split folders and files), so no stale shard survives."""
+    splits = json.loads((output_dir / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", [])
+    for split in splits:
+        if (output_dir / split).is_dir():
+            shutil.rmtree(output_dir / split)
+    for name in ("dataset_dict.json", "summary.json", "preprocessor_config.json"):
+        (output_dir / name).unlink(missing_ok=True)
+
+
 def build_parser() -> HfArgumentParser:
     parser = HfArgumentParser((DataArguments, PrepareArguments))
     parser.prog = "audio-vit prepare"
@@ -82,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audio-vit prepare: {output_dir} already holds a prepared dataset; pass --overwrite to replace it",
               file=sys.stderr)
         return 1
+    if (output_dir / "dataset_dict.json").exists():
+        remove_previous_output(output_dir)
     start = time.perf_counter()
     try:
         feature_extractor = make_feature_extractor(prepare_args)
