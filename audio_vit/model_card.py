@@ -196,7 +196,9 @@ def summarize_data_report(report: Mapping[str, Any]) -> dict[str, str]:
     """Rows for the card's data table from a `DataReport.to_dict()` (`data_report.json`, `audio-vit prepare`'s summary)."""
     rows: dict[str, str] = {}
     if report.get("source"):
-        rows["source"] = str(report["source"])
+        source = str(report["source"])
+        # a local absolute path says nothing to readers of a published card (and leaks the directory layout)
+        rows["source"] = Path(source).name if os.path.isabs(source) else source
     if report.get("split_strategy"):
         rows["split"] = str(report["split_strategy"])
     for split, count in (report.get("num_clips") or {}).items():
@@ -508,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-model", default=None, help="Hub id of the checkpoint it was fine-tuned from")
     parser.add_argument("--training-config", default=None, help="YAML/JSON recipe the model was trained with")
     parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--intended-use", default=None, help="extra paragraph for the intended-use section")
+    parser.add_argument("--limitation", action="append", default=None, metavar="TEXT",
+                        help="extra bullet for the limitations section (repeatable)")
     parser.add_argument("--confusion-matrix-image", default=CONFUSION_MATRIX_IMAGE,
                         help=f"image file name inside the folder (default: {CONFUSION_MATRIX_IMAGE})")
     args = parser.parse_args(argv)
@@ -515,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     path = write_model_card(
         args.output_dir, training_args=training_args, base_model=args.base_model, dataset_name=args.dataset_name,
         dataset_id=args.dataset_id, repo_id=args.repo_id, license=args.license,
-        confusion_matrix_image=args.confusion_matrix_image,
+        confusion_matrix_image=args.confusion_matrix_image, intended_use=args.intended_use,
+        limitations=args.limitation,
     )
     print(f"wrote {path}")
     return 0

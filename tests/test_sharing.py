@@ -183,8 +183,10 @@ def test_model_card_module_command_with_recipe(model_dir, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("model:\n  hidden_size: 32\ntraining:\n  learning_rate: 0.002\n  output_dir: x\n"
                       "augmentation:\n  mixup_alpha: 0.2\n")
-    assert main([str(folder), "--training-config", str(recipe), "--repo-id", "someone/x", "--dataset-name", "FSDD"]) == 0
+    assert main([str(folder), "--training-config", str(recipe), "--repo-id", "someone/x", "--dataset-name", "FSDD",
+                 "--limitation", "Six speakers only.", "--intended-use", "Digit demos."]) == 0
     text = (folder / "README.md").read_text()
+    assert "- Six speakers only.\n" in text and "\nDigit demos.\n" in text
     assert "| `learning_rate` | 0.002 |" in text and "| `mixup_alpha` | 0.2 |" in text and "output_dir" not in text
     assert validate_model_card(folder / "README.md").data.eval_results[0].dataset_name == "FSDD"
 
@@ -210,6 +212,13 @@ def test_parse_results_prefixes_and_nested_matrix():
     assert parsed["metrics"] == {"accuracy": 0.5} and parsed["num_examples"] == 4
     with pytest.raises(ValueError, match="finite"):
         parse_results({"test_accuracy": float("nan")})
+
+
+def test_released_fsdd_card_is_valid():
+    card = validate_model_card(REPO_ROOT / "model_cards" / "audio-vit-fsdd.md")  # also checks the image exists
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert set(results) == {"accuracy", "f1"} and all(0.0 <= v <= 1.0 for v in results.values())
+    assert "| 9 | 9 |" in card.text and "300 clips" in card.text
 
 
 def test_packaged_template_matches_source():
