@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--clips", nargs="*", default=[],
+                        help="real audio files: also compare ONNX and PyTorch on their features (needs --model)")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -75,6 +77,20 @@ def main() -> None:
             for batch in args.batch_sizes:
                 x = np.random.default_rng(0).standard_normal((batch, config.num_mel_bins, config.max_length)).astype(np.float32)
                 latency[batch] = median_ms(lambda: run(x), args.repeats)
+            if args.clips and args.model:
+                from audio_vit.audio_io import load_audio
+                from audio_vit.hub import load_feature_extractor
+
+                extractor = load_feature_extractor(args.model)
+                waves = [load_audio(clip) for clip in args.clips]
+                features = extractor([w for w, _ in waves], sampling_rate=waves[0][1], resample=True,
+                                     return_tensors="np")["input_values"].astype(np.float32)
+                with torch.no_grad():
+                    expected = model(torch.from_numpy(features)).logits.numpy()
+                got = run(features)
+                agree = float((got.argmax(-1) == expected.argmax(-1)).mean())
+                print(f"{fmt} on {len(args.clips)} real clips {features.shape}: max abs diff "
+                      f"{np.abs(got - expected).max():.2e}, same top label {agree * 100:.1f}%")
             rows.append((fmt, path.stat().st_size, export_s, checks, latency))
         torch_latency = {}
         for batch in args.batch_sizes:
