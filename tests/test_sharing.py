@@ -259,6 +259,20 @@ def test_missing_files_are_named(model_dir, tmp_path):
         load_model(bad_json)
 
 
+def test_sharded_checkpoint(model_dir, tmp_path):
+    reference = AudioViTForAudioClassification.from_pretrained(model_dir).eval()
+    folder = tmp_path / "sharded"
+    reference.save_pretrained(folder, max_shard_size="20KB")
+    shards = sorted(folder.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (folder / "model.safetensors.index.json").is_file()
+    x = torch.randn(1, 16, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(folder)(x).logits, reference(x).logits, rtol=0, atol=1e-6)
+    shards[-1].unlink()
+    with pytest.raises(ModelFolderError, match=f"{shards[-1].name}' is listed in the shard index but missing"):
+        load_model(folder)
+
+
 def test_truncated_safetensors(model_dir, tmp_path):
     folder = copy_model_files(model_dir, tmp_path / "truncated")
     weights = folder / "model.safetensors"
