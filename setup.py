@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "tensorboard>=2.15",
     "matplotlib>=3.8",
     "scikit-learn>=1.4",
+    "Jinja2>=3.1",
 ]
 
 EXTRAS_REQUIRE = {
@@ -45,7 +46,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["audio_vit", "audio_vit.*"]),
-    package_data={"audio_vit": ["metrics/*/*.py", "recipes/*.yaml"]},
+    package_data={"audio_vit": ["metrics/*/*.py", "recipes/*.yaml", "templates/*.md"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -10,7 +10,6 @@ largest absolute difference from the PyTorch logits is reported; above `atol` (d
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 FORMATS = ("onnx", "pt2")
@@ -42,33 +40,6 @@ class LogitsOnly(nn.Module):
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         return self.model(input_values=input_values, return_dict=True).logits  # (B, num_labels)
-
-
-def _resize_position_embeddings_always(pos_embed: torch.Tensor, old_grid, new_grid) -> torch.Tensor:
-    """`modeling_audio_vit.resize_position_embeddings` without its `old_grid == new_grid` shortcut.
-
-    The shortcut compares the (symbolic) time grid with a constant: torch.export turns that into a guard and
-    specialises the time axis to the training length (the ONNX input silently became `[batch, 16, 32]`).
-    Bilinear resizing to the same size with `align_corners=False` is the identity (sample points fall on
-    the grid), so always interpolating gives the same numbers and keeps the axis dynamic.
-    """
-    dim = pos_embed.shape[-1]
-    grid = pos_embed.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)  # (1, D, Gf, Gt)
-    grid = F.interpolate(grid.float(), size=(new_grid[0], new_grid[1]), mode="bilinear", align_corners=False)
-    return grid.to(pos_embed.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)  # (1, N, D)
-
-
-@contextlib.contextmanager
-def export_friendly_position_embeddings():
-    """Temporarily route AudioViTEmbeddings through `_resize_position_embeddings_always` while tracing."""
-    from . import modeling_audio_vit
-
-    original = modeling_audio_vit.resize_position_embeddings
-    modeling_audio_vit.resize_position_embeddings = _resize_position_embeddings_always
-    try:
-        yield
-    finally:
-        modeling_audio_vit.resize_position_embeddings = original
 
 
 def min_export_frames(config) -> int:
@@ -121,7 +92,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = DEFAULT_
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n_bytes = sum(p.numel() * p.element_size() for p in wrapper.parameters())
-    with torch.no_grad(), export_friendly_position_embeddings():
+    with torch.no_grad():
         torch.onnx.export(
             wrapper,
             (example_input(config),),
@@ -140,7 +111,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = DEFAULT_
     if fixed:
         raise RuntimeError(
             f"ONNX export fixed axis {fixed} of input_values to {[dims[a].dim_value for a in fixed]}; "
-            "a shape-dependent branch in the model specialised it (see export_friendly_position_embeddings)"
+            "a shape-dependent branch in the model specialised it (see resize_position_embeddings in modeling)"
         )
     return path
 
@@ -151,7 +122,7 @@ def export_pt2(model: nn.Module, path: str | os.PathLike) -> Path:
     wrapper = _prepare(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), export_friendly_position_embeddings():
+    with torch.no_grad():
         program = torch.export.export(
             wrapper, (example_input(config),), dynamic_shapes=_dynamic_shapes(config, strict_range=False), strict=False
         )
@@ -272,7 +243,6 @@ __all__ = [
     "FORMATS",
     "LogitsOnly",
     "check_lengths",
-    "export_friendly_position_embeddings",
     "export_model_folder",
     "export_onnx",
     "export_pt2",

@@ -39,7 +39,11 @@ def as_spectrogram_batch(input_values: torch.Tensor, num_mel_bins: int) -> torch
 
 def resize_position_embeddings(pos_embed: torch.Tensor, old_grid, new_grid) -> torch.Tensor:
     """Bilinearly resize patch position embeddings `(1, Gf*Gt, D)` from `old_grid` to `new_grid` (Gf, Gt)."""
-    if tuple(old_grid) == tuple(new_grid):
+    # While tracing with dynamic shapes (torch.export, ONNX) the grid is symbolic: comparing it with the
+    # training grid would become a guard that fixes the time axis, so traced graphs always interpolate
+    # (to the same size, bilinear with align_corners=False is the identity).
+    symbolic = any(isinstance(size, torch.SymInt) for size in new_grid)
+    if not symbolic and tuple(old_grid) == tuple(new_grid):
         return pos_embed
     dim = pos_embed.shape[-1]
     grid = pos_embed.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)  # (1, D, Gf, Gt)

@@ -12,7 +12,6 @@ from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudio
 from audio_vit.export import (
     ExportMismatchError,
     check_lengths,
-    export_friendly_position_embeddings,
     export_model_folder,
     load_runner,
     min_export_frames,
@@ -92,19 +91,17 @@ def test_pt2_export_matches_pytorch(model_dir, tmp_path):
         run(torch.randn(1, 16, 3).numpy())  # one patch along time: below the exported range
 
 
-def test_position_embedding_patch_is_identity_and_restored(model_dir):
-    from audio_vit import modeling_audio_vit
+def test_position_resize_to_same_grid_is_identity():
+    """Exported graphs always interpolate the positions; at the training grid that must change nothing."""
+    from audio_vit.modeling_audio_vit import resize_position_embeddings
 
-    model = AudioViTForAudioClassification.from_pretrained(model_dir).eval()
-    original = modeling_audio_vit.resize_position_embeddings
-    x = torch.randn(2, 16, 32)
+    pos = torch.randn(1, 12, 8)
     with torch.no_grad():
-        before = model(x).logits
-        with export_friendly_position_embeddings():
-            assert modeling_audio_vit.resize_position_embeddings is not original
-            during = model(x).logits
-    assert modeling_audio_vit.resize_position_embeddings is original
-    torch.testing.assert_close(during, before, rtol=0, atol=0)
+        resized = resize_position_embeddings(pos, (1, 12), (1, 12)).clone()
+        forced = torch.nn.functional.interpolate(
+            pos.reshape(1, 1, 12, 8).permute(0, 3, 1, 2), size=(1, 12), mode="bilinear", align_corners=False
+        ).permute(0, 2, 3, 1).reshape(1, 12, 8)
+    torch.testing.assert_close(forced, resized, rtol=0, atol=1e-7)
 
 
 def test_verify_export_fails_above_tolerance(model_dir, onnx_export):
