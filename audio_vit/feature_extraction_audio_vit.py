@@ -231,8 +231,8 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         )
 
     @staticmethod
-    def _to_mono_float(clip, index: int) -> torch.Tensor:
-        """One clip -> 1-D float32 CPU tensor in [-1, 1] for integer PCM; channels averaged."""
+    def _to_mono_float(clip, index: int) -> np.ndarray:
+        """One clip -> 1-D float32 numpy array (integer PCM scaled to [-1, 1], channels averaged)."""
         if isinstance(clip, torch.Tensor):
             clip = clip.detach()
             if clip.dtype == torch.bfloat16:
@@ -271,20 +271,20 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                     "averaged; pass a list of 1-D clips for a batch."
                 )
             clip = clip.mean(axis=0, dtype=np.float32)  # downmix (channels, samples) -> (samples,)
-        return torch.from_numpy(np.ascontiguousarray(clip))
+        return clip
 
     @staticmethod
-    def _non_finite_error(clip: torch.Tensor, index: int) -> ValueError:
-        what = "NaN" if torch.isnan(clip).any() else "Inf"
-        count = int((~torch.isfinite(clip)).sum())
+    def _non_finite_error(clip: np.ndarray, index: int) -> ValueError:
+        what = "NaN" if np.isnan(clip).any() else "Inf"
+        count = int((~np.isfinite(clip)).sum())
         return ValueError(
             f"item {index} of the batch contains {what} ({count} non-finite samples); expected finite audio samples"
         )
 
-    def _resample(self, clip: torch.Tensor, orig_sr: int) -> torch.Tensor:
+    def _resample(self, clip: np.ndarray, orig_sr: int) -> np.ndarray:
         import soxr
 
-        return torch.from_numpy(soxr.resample(clip.numpy(), orig_sr, self.sampling_rate, quality="HQ"))
+        return soxr.resample(clip, orig_sr, self.sampling_rate, quality="HQ").astype(np.float32, copy=False)
 
     @staticmethod
     def _random_offsets(generator, highs: list[int]) -> list[int]:
@@ -382,7 +382,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
         if sampling_rate != self.sampling_rate:
             for i, clip in enumerate(clips):
-                if not torch.isfinite(clip).all():
+                if not np.isfinite(clip).all():
                     raise self._non_finite_error(clip, i)
             clips = [self._resample(clip, sampling_rate) for clip in clips]
 
@@ -411,19 +411,20 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 f"which cannot be stacked into return_tensors={return_tensors!r}; pad, or use return_tensors=None"
             )
 
-        # Zero-padded batch with librosa's centre padding (n_fft // 2 on the left) built in: (B, samples)
+        # Zero-padded batch with librosa's centre padding (n_fft // 2 zeros on the left) built in: (B, samples).
+        # Built and checked in numpy: torch would run each row copy as a parallel op, and on a busy machine
+        # every parallel op waits for the other thread to be scheduled (milliseconds each).
         half = self.n_fft // 2
         total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
-        waveforms = torch.full((len(clips), total), float(self.padding_value), dtype=torch.float32)
+        waveforms = np.empty((len(clips), total), dtype=np.float32)
         waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
         for i, (clip, start, n) in enumerate(zip(clips, starts, lengths)):
-            waveforms[i, half : half + n] = clip[start : start + n]
-        if sampling_rate == self.sampling_rate:
-            # A row sum is NaN/Inf if any sample is (and is much faster than isfinite().all()); rows it flags
-            # are checked exactly, since a sum of huge finite values could overflow.
-            for bad in (~torch.isfinite(waveforms.sum(dim=1))).nonzero().flatten().tolist():
-                if not torch.isfinite(waveforms[bad]).all():
-                    raise self._non_finite_error(waveforms[bad], bad)
+            row = clip[start : start + n]
+            if not np.isfinite(row).all():
+                raise self._non_finite_error(row, i)
+            waveforms[i, half : half + n] = row
+            waveforms[i, half + n :] = self.padding_value
+        waveforms = torch.from_numpy(waveforms)
 
         # Large batches (datasets.map) go through in chunks so the (clips, frames, n_fft) intermediates stay small.
         chunk = max(1, self.max_frames_per_chunk // num_frames)
@@ -434,7 +435,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             ]
             log_mel = parts[0] if len(parts) == 1 else torch.cat(parts)  # (B, num_mel_bins, frames)
             if do_normalize:
-                log_mel = self.normalize(log_mel)
+                log_mel.sub_(self.mean).div_(self.std)  # self.normalize, in place
 
         attention_mask = None
         if return_attention_mask:
@@ -466,18 +467,19 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         squares = torch.view_as_real(spectrum).square_()  # (B, T, F, 2): re^2, im^2 in place
         power = squares[..., 0] + squares[..., 1]  # (B, T, F); faster than abs().pow(2), which takes a hypot
         # (M, F) @ (B, F, T): the transposed operand goes to BLAS as is, so the result is already (B, M, T).
-        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T)
-        log_mel = mel.clamp_(min=1e-10).log10_().mul_(10.0)  # power_to_db, ref=1.0, amin=1e-10
+        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T) power
+        # power_to_db(ref=1.0, amin=1e-10, top_db): 10 * log10(max(mel, amin)), floored at each clip's max
+        # minus top_db. The floor is applied to the power (max * 10^(-top_db / 10)): one clamp instead of a clamp
+        # and a maximum, equal in dB to float32 rounding (~1e-6 dB).
+        floor = 1e-10
         if self.top_db is not None:
             # Each clip's max over its own valid frames, so padding never changes the clipping floor.
             valid = torch.tensor(valid_frames, device=waveforms.device)
             is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= valid[:, None]  # (B, T)
-            if bool(is_pad.any()):
-                clip_max = log_mel.masked_fill(is_pad[:, None, :], float("-inf")).amax(dim=(1, 2), keepdim=True)
-            else:
-                clip_max = log_mel.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
-            torch.maximum(log_mel, clip_max.sub_(self.top_db), out=log_mel)
-        return log_mel
+            masked = mel.masked_fill(is_pad[:, None, :], 0.0) if bool(is_pad.any()) else mel
+            clip_max = masked.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
+            floor = clip_max.mul_(10.0 ** (-self.top_db / 10.0)).clamp_(min=1e-10)
+        return mel.clamp_(min=floor).log10_().mul_(10.0)
 
 
 __all__ = ["AudioViTFeatureExtractor"]
