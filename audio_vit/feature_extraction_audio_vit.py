@@ -249,7 +249,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 f"item {index} of the batch has {clip.ndim} dimensions (shape {tuple(clip.shape)}); expected "
                 "1-D (samples,) or 2-D (channels, samples)"
             )
-        if clip.shape[-1] == 0:
+        if clip.size == 0:
             raise ValueError(f"item {index} of the batch is empty (shape {tuple(clip.shape)}, 0 samples)")
         if clip.ndim == 2 and clip.shape[0] > clip.shape[1]:
             raise ValueError(
