@@ -34,7 +34,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
     r"""Turns raw audio into the log-mel spectrogram "image" an AudioViT model reads.
 
     `input_values` has shape `(batch, num_mel_bins, frames)`: frequency (mel bins, low to high) on axis 1,
-    time (STFT frames) on axis 2, float32. Each clip gives exactly what
+    time (STFT frames) on axis 2, float32. Each clip gives what
 
         S = librosa.feature.melspectrogram(y=clip, sr=sampling_rate, n_fft=n_fft, hop_length=hop_length,
                 win_length=win_length, window="hann", center=True, pad_mode="constant", power=2.0,
@@ -380,10 +380,10 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             )
 
         clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
+        for i, clip in enumerate(clips):  # the whole clip, also what truncation drops (numpy: no thread hand-offs)
+            if not np.isfinite(clip).all():
+                raise self._non_finite_error(clip, i)
         if sampling_rate != self.sampling_rate:
-            for i, clip in enumerate(clips):
-                if not np.isfinite(clip).all():
-                    raise self._non_finite_error(clip, i)
             clips = [self._resample(clip, sampling_rate) for clip in clips]
 
         # Samples of each clip used (truncation) and the frames each one fills with real audio.
@@ -412,17 +412,14 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             )
 
         # Zero-padded batch with librosa's centre padding (n_fft // 2 zeros on the left) built in: (B, samples).
-        # Built and checked in numpy: torch would run each row copy as a parallel op, and on a busy machine
-        # every parallel op waits for the other thread to be scheduled (milliseconds each).
+        # Built in numpy: torch would run each row copy as a parallel op, and on a busy machine every parallel
+        # op waits for the other thread to be scheduled (milliseconds each).
         half = self.n_fft // 2
         total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
         waveforms = np.empty((len(clips), total), dtype=np.float32)
         waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
         for i, (clip, start, n) in enumerate(zip(clips, starts, lengths)):
-            row = clip[start : start + n]
-            if not np.isfinite(row).all():
-                raise self._non_finite_error(row, i)
-            waveforms[i, half : half + n] = row
+            waveforms[i, half : half + n] = clip[start : start + n]
             waveforms[i, half + n :] = self.padding_value
         waveforms = torch.from_numpy(waveforms)
 

@@ -281,6 +281,14 @@ def test_bad_input_names_the_problem_and_the_item(clips, bad, message):
         fe(bad(clips[0]), sampling_rate=FSDD_RATE)
 
 
+def test_non_finite_samples_are_refused_even_where_truncation_would_drop_them(long_clip):
+    fe = AudioViTFeatureExtractor(**SMALL)
+    bad = long_clip.copy()
+    bad[-1] = np.inf  # far beyond the kept max_length frames
+    with pytest.raises(ValueError, match=r"item 0 .*Inf \(1 non-finite"):
+        fe(bad, sampling_rate=FSDD_RATE)
+
+
 def test_bad_input_before_resampling_is_caught(clips):
     fe = AudioViTFeatureExtractor(**dict(SMALL, sampling_rate=16000))
     with pytest.raises(ValueError, match=r"item 1 .*NaN"):
