@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_audio_vit import AudioViTConfig
+from .configuration_audio_vit import AudioViTConfig, check_patch_fits
 from .modeling_audio_vit import as_spectrogram_batch
 
 try:  # timm is only needed for backbone="timm"; the try block also keeps it optional for remote-code loading
@@ -141,6 +141,7 @@ def timm_create_kwargs(config: AudioViTConfig) -> dict:
             patch_size = tuple(config.patch_size)
             default_stride = (config.frequency_stride, config.time_stride)
         stride = _as_pair(user_kwargs.pop("patch_stride", default_stride), "timm_kwargs['patch_stride']")
+        check_patch_fits(patch_size, config.num_mel_bins, config.max_length)
         kwargs.update(
             img_size=(config.num_mel_bins, config.max_length),
             patch_size=patch_size,

@@ -107,19 +107,6 @@ class AudioViTConfig(PreTrainedConfig):
                      "intermediate_size", "frequency_stride", "time_stride", "num_channels"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be a positive integer")
-        patch_f, patch_t = self.patch_size
-        if patch_f <= 0 or patch_t <= 0:
-            raise ValueError(f"patch_size={self.patch_size} must be positive")
-        if patch_f > self.num_mel_bins:
-            raise ValueError(
-                f"patch_size={self.patch_size} is taller than the input: patch height {patch_f} > "
-                f"num_mel_bins={self.num_mel_bins}"
-            )
-        if patch_t > self.max_length:
-            raise ValueError(
-                f"patch_size={self.patch_size} is wider than the input: patch width {patch_t} > "
-                f"max_length={self.max_length} frames"
-            )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}"
@@ -127,3 +114,24 @@ class AudioViTConfig(PreTrainedConfig):
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
+        if min(self.patch_size) <= 0:
+            raise ValueError(f"patch_size={self.patch_size} must be positive")
+        # timm CNNs have no patches, and timm ViTs check theirs when built (which timm architecture is a
+        # ViT is timm's to say; this file does not import timm).
+        if self.backbone == "scratch":
+            check_patch_fits(self.patch_size, self.num_mel_bins, self.max_length)
+
+
+def check_patch_fits(patch_size, num_mel_bins: int, max_length: int) -> None:
+    """Raise `ValueError` when a (frequency, time) patch is larger than the `num_mel_bins x max_length` input."""
+    patch_f, patch_t = patch_size
+    if patch_f > num_mel_bins:
+        raise ValueError(
+            f"patch_size={list(patch_size)} is taller than the input: patch height {patch_f} > "
+            f"num_mel_bins={num_mel_bins}"
+        )
+    if patch_t > max_length:
+        raise ValueError(
+            f"patch_size={list(patch_size)} is wider than the input: patch width {patch_t} > "
+            f"max_length={max_length} frames"
+        )

@@ -167,3 +167,16 @@ def test_pinned_logits_slice():
 
 
 PINNED_LOGITS = [-0.168763, -0.085749, 0.140420]
+
+
+def test_timm_cnn_ignores_patch_geometry_but_timm_vit_checks_it():
+    """CNN backbones have no patches; a timm ViT's patch must still fit the input."""
+    cnn = AudioViTForAudioClassification(
+        AudioViTConfig(backbone="timm", timm_model_name="resnet18", num_mel_bins=32, max_length=40, num_labels=3)
+    )
+    assert cnn(torch.randn(1, 32, 40)).logits.shape == (1, 3)
+    with pytest.raises(ValueError, match="patch height 64 > num_mel_bins=32"):
+        AudioViTForAudioClassification(
+            AudioViTConfig(backbone="timm", timm_model_name="vit_tiny_patch16_224", num_mel_bins=32,
+                           max_length=40, patch_size=(64, 2), num_labels=3)
+        )
