@@ -55,6 +55,22 @@ class ModelArguments:
     # --- AudioViTConfig ---
     backbone: str = field(default="scratch", metadata={"help": "'scratch' (the AudioViT here) or 'timm'."})
     timm_model_name: str | None = field(default=None, metadata={"help": "timm architecture when backbone='timm'."})
+    timm_kwargs: str | None = field(
+        default=None, metadata={"help": "JSON object of extra timm.create_model arguments, e.g. '{\"drop_rate\": 0.2}'."}
+    )
+    pretrained_backbone: str | None = field(
+        default=None,
+        metadata={"help": "Start a timm backbone from these weights: a timm pretrained tag (e.g. "
+                  "vit_tiny_patch16_224.augreg_in21k), a .safetensors/.pth file or folder, or a Hub repo id; "
+                  "adapted to 1-channel mel input (stem, position embeddings)."},
+    )
+    stem_reduction: str = field(
+        default="sum", metadata={"help": "How pretrained RGB stem weights become one channel: 'sum' or 'mean'."}
+    )
+    pos_embed_resize: str = field(
+        default="interpolate",
+        metadata={"help": "Pretrained ViT/DeiT position embeddings onto the mel x time grid: 'interpolate' or 'crop'."},
+    )
     patch_size: list[int] = field(
         default_factory=lambda: [64, 2], metadata={"help": "Patch height (mel bins) and width (frames).", "nargs": 2}
     )
@@ -81,6 +97,15 @@ class ModelArguments:
 
     def config_kwargs(self) -> dict[str, Any]:
         kwargs = {name: getattr(self, name) for name in self.CONFIG_FIELDS}
+        timm_kwargs = self.timm_kwargs  # a JSON string on the command line, a mapping in a config file
+        if isinstance(timm_kwargs, str):
+            try:
+                timm_kwargs = json.loads(timm_kwargs)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--timm-kwargs {timm_kwargs!r} is not a JSON object: {err}") from err
+        if timm_kwargs is not None and not isinstance(timm_kwargs, dict):
+            raise ValueError(f"--timm-kwargs must be a JSON object (a mapping), got {timm_kwargs!r}")
+        kwargs["timm_kwargs"] = timm_kwargs
         kwargs.update(num_mel_bins=self.num_mel_bins, max_length=self.max_length)
         return kwargs
 
@@ -118,6 +143,17 @@ class TrainingArguments:
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
     adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    layer_decay: float | None = field(
+        default=None,
+        metadata={"help": "Layer-wise learning-rate decay (e.g. 0.75): each block gets this factor of the LR of the "
+                  "block above it, the head the full LR. Unset: one LR for all."},
+    )
+    freeze_backbone: bool = field(
+        default=False, metadata={"help": "Train only the classification head; the backbone stays frozen."}
+    )
+    head_only_epochs: int = field(
+        default=0, metadata={"help": "Train only the classification head for this many epochs, then the whole model."}
+    )
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; 0 or unset: off."})
     lr_scheduler: str = field(
         default="plateau", metadata={"help": f"Learning-rate schedule: one of {LR_SCHEDULERS}."}

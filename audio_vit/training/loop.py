@@ -7,7 +7,6 @@ Runs unchanged in one process (`audio-vit train`) and under `accelerate launch -
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import os
@@ -18,11 +17,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..augmentation import AugmentationConfig, SpectrogramAugmenter
+from ..backbones import HeadOnlyThenUnfreeze, freeze_backbone
 from ..configuration_audio_vit import AudioViTConfig
 from ..data import DataArguments, PreparedData, SpectrogramCollator, build_datasets, load_prepared
 from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 ALL_RESULTS_NAME = "all_results.json"
 TEST_RESULTS_NAME = "test_results.json"
+PRETRAINED_REPORT_NAME = "pretrained_backbone.json"
 # Special --data-dir value: find FSDD (FSDD_DIR, AUDIO_VIT_DATA_DIR, ../shared/data/fsdd, cache) or download it.
 FSDD_DATA_DIR = "fsdd"
 
@@ -169,6 +170,26 @@ def build_model(model_args: ModelArguments, id2label: dict[int, str]) -> AudioVi
     )
 
 
+def start_from_pretrained_backbone(model: AudioViTForAudioClassification, model_args: ModelArguments):
+    """`--pretrained-backbone`: load explicit (e.g. ImageNet) weights into a fresh timm backbone, adapted to
+    1-channel mel input; returns the load report (what was loaded, adapted, skipped), or None."""
+    if not model_args.pretrained_backbone:
+        return None
+    if model_args.model_name_or_path:
+        raise ValueError(
+            "--pretrained-backbone initialises a fresh model; it cannot be combined with --model-name-or-path "
+            "(that checkpoint already holds its backbone weights)"
+        )
+    from ..backbones import load_pretrained_backbone
+
+    report = load_pretrained_backbone(
+        model, model_args.pretrained_backbone, stem_reduction=model_args.stem_reduction,
+        pos_embed_resize=model_args.pos_embed_resize,
+    )
+    logger.info("pretrained backbone %s: %s", model_args.pretrained_backbone, report)
+    return report
+
+
 def smooth_targets(labels: torch.Tensor, num_labels: int, smoothing: float) -> torch.Tensor:
     """Class ids (B,) or soft targets (B, L) -> (B, L) targets with label smoothing `smoothing`."""
     targets = F.one_hot(labels.long(), num_labels).float() if labels.ndim == 1 else labels.float()
@@ -202,8 +223,11 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
     # Several processes without CUDA (`accelerate launch --multi_gpu` on a CPU machine): accelerate only
     # sets up its gloo (MULTI_CPU) backend when told to use the CPU.
     multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # Frozen parameters get no gradient: DDP must be told to expect that.
+    partly_frozen = args.freeze_backbone or args.head_only_epochs > 0
     accelerator = Accelerator(
         cpu=args.cpu or multi_process_cpu,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if partly_frozen else None,
         mixed_precision=mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
@@ -244,7 +268,8 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
 
     # --- model, optimizer, schedule
     model = build_model(model_args, id2label)
-    optimizer = build_optimizer(model, args)
+    pretrained_report = start_from_pretrained_backbone(model, model_args)
+    optimizer = build_optimizer(model, args)  # over all parameters, so unfreezing later needs no new optimizer
     steps_per_epoch = math.ceil(
         math.ceil(len(train_loader) / accelerator.num_processes) / args.gradient_accumulation_steps
     )
@@ -259,6 +284,12 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
         min_lr=args.min_learning_rate,
     )
     model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+    # Freezing after `prepare`, so that DDP registers every parameter and syncs them once they are unfrozen.
+    if args.freeze_backbone:
+        freeze_backbone(accelerator.unwrap_model(model))
+    head_only = HeadOnlyThenUnfreeze(accelerator.unwrap_model(model), args.head_only_epochs)
+    if pretrained_report is not None and accelerator.is_main_process:
+        write_json_atomic(output_dir / PRETRAINED_REPORT_NAME, pretrained_report.to_dict())
     ema = ModelEMA(accelerator.unwrap_model(model), args.ema_decay) if args.ema_decay else None
     # The schedule (and EMA) are not prepared (the schedule counts optimizer steps of this process itself),
     # but they travel with save_state/load_state.
@@ -315,6 +346,8 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
                 train_loader.worker_init_fn = functools.partial(_seed_worker_augmenter, augmenter, seed)
 
         # --- train one epoch
+        if not args.freeze_backbone and head_only.on_epoch_start(epoch):
+            accelerator.print(f"epoch {epoch + 1}: training the classification head only (--head-only-epochs)")
         model.train()
         epoch_loss = torch.zeros((), device=accelerator.device)
         window_loss, window_batches, epoch_batches = 0.0, 0, 0

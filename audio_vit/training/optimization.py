@@ -36,8 +36,14 @@ def no_decay_parameter_names(model: nn.Module) -> set[str]:
 
 
 def build_optimizer(model: nn.Module, args) -> torch.optim.AdamW:
+    if args.layer_decay:
+        from ..backbones import layerwise_lr_param_groups
+
+        groups = layerwise_lr_param_groups(model, args.learning_rate, args.layer_decay, args.weight_decay)
+    else:
+        groups = parameter_groups(model, args.weight_decay)
     return torch.optim.AdamW(
-        parameter_groups(model, args.weight_decay),
+        groups,
         lr=args.learning_rate,
         betas=(args.adam_beta1, args.adam_beta2),
         eps=args.adam_epsilon,
