@@ -457,15 +457,41 @@ def training_function(model_args: ModelArguments, data_args: DataArguments, aug_
     if accelerator.is_main_process:
         write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
         write_json_atomic(output_dir / "data_report.json", prepared.report.to_dict())
+        if finished:
+            write_card(output_dir, model_args, data_args, aug_config, args, prepared)
     accelerator.end_training()
     return results
 
 
 def save_model(accelerator, model, feature_extractor, output_dir: Path) -> None:
-    """The loadable model folder: weights + config (with id2label) + feature extractor (with mean/std)."""
+    """The loadable model folder: weights + config (with id2label) + feature extractor (with mean/std).
+
+    Written into a temporary folder first and moved in file by file (`os.replace`), so a crash while saving
+    never leaves a half-written `model.safetensors` in place of the previous best model.
+    """
+    accelerator.wait_for_everyone()
+    staging = output_dir / ".tmp_best_model"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
-    unwrapped.save_pretrained(str(output_dir), is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    unwrapped.save_pretrained(str(staging), is_main_process=accelerator.is_main_process, save_function=accelerator.save)
     if accelerator.is_main_process:
-        feature_extractor.save_pretrained(str(output_dir))
+        feature_extractor.save_pretrained(str(staging))
+        for path in staging.iterdir():
+            os.replace(path, output_dir / path.name)
+        staging.rmdir()
     accelerator.wait_for_everyone()
+
+
+def write_card(output_dir: Path, model_args, data_args, aug_config, args, prepared: PreparedData) -> Path:
+    """The model card `README.md` (+ confusion-matrix image) from the results just written."""
+    from ..model_card import write_model_card
+
+    source = model_args.model_name_or_path
+    base_model = source if source and not Path(source).exists() else None  # a Hub id, not a local folder
+    dataset = data_args.dataset or (Path(data_args.data_dir).name if data_args.data_dir else None)
+    return write_model_card(
+        output_dir, training_args=[model_args, aug_config, args], data_summary=prepared.report.to_dict(),
+        base_model=base_model, dataset_name=dataset,
+    )
