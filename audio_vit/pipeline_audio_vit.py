@@ -6,11 +6,7 @@ import io
 import numpy as np
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
-
-def _decode(source) -> tuple[np.ndarray, int]:
-    from .audio_io import load_audio
-
-    return load_audio(source)
+from .audio_io import load_audio
 
 
 class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
@@ -21,10 +17,10 @@ class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
     def preprocess(self, inputs):
         target_rate = self.feature_extractor.sampling_rate
         if isinstance(inputs, str) and not inputs.startswith(("http://", "https://")):
-            waveform, rate = _decode(inputs)
+            waveform, rate = load_audio(inputs)
             inputs = {"raw": waveform, "sampling_rate": rate}
         elif isinstance(inputs, (bytes, bytearray)):
-            waveform, rate = _decode(io.BytesIO(inputs))
+            waveform, rate = load_audio(io.BytesIO(inputs))
             inputs = {"raw": waveform, "sampling_rate": rate}
         if isinstance(inputs, dict) and "sampling_rate" in inputs:
             inputs = dict(inputs)

@@ -8,7 +8,6 @@ the data's label names are mapped onto the model's `label2id`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
