@@ -206,7 +206,7 @@ def export_model_folder(
     default `<model_dir>/<fmt>/`. `preprocessor_config.json` and `config.json` are copied next to it and
     `export_report.json` records the checks.
     """
-    from .hub import load_model
+    from .model_folder import load_model
 
     if fmt not in FORMATS:
         raise ValueError(f"format={fmt!r} is not supported; use one of {FORMATS}")

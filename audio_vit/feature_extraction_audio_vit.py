@@ -5,6 +5,8 @@ third-party packages (numpy, torch, transformers; librosa and soxr lazily), neve
 """
 from __future__ import annotations
 
+import copy
+
 import numbers
 from typing import Any
 
@@ -178,8 +180,16 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         return (frames - 1) * self.hop_length + (self.n_fft - self.n_fft // 2)
 
     def normalize(self, input_values):
-        """`(x - mean) / std` on a numpy array or torch tensor of dB values (same type back)."""
+        """`(x - mean) / std` on a numpy array or torch tensor of dB values (same type back): the one
+        normalisation rule, used by `__call__` and by the training collator."""
         return (input_values - self.mean) / self.std
+
+    def with_statistics(self, mean: float, std: float) -> "AudioViTFeatureExtractor":
+        """A copy with `mean`/`std` (e.g. of a training split) and `do_normalize=True`; `self` is unchanged."""
+        fitted = copy.deepcopy(self)
+        fitted.mean, fitted.std, fitted.do_normalize = float(mean), float(std), True
+        fitted._check_parameters()
+        return fitted
 
     def _mel_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(window (n_fft,), mel filterbank (num_mel_bins, n_fft // 2 + 1)), cached."""

@@ -13,7 +13,6 @@ models can be found.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -21,10 +20,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-CARD_NAME = "README.md"
+from .model_folder import CARD_NAME, CONFIG_NAME, DATA_REPORT_NAME, PREPROCESSOR_NAME, TEST_RESULTS_NAME
+
 CONFUSION_MATRIX_IMAGE = "confusion_matrix.png"
-TEST_RESULTS_NAME = "test_results.json"
-DATA_REPORT_NAME = "data_report.json"
 DEFAULT_TAGS = ["audio-classification", "audio_vit", "vision-transformer", "log-mel-spectrogram"]
 PACKAGED_TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 SOURCE_TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
@@ -273,10 +271,10 @@ def build_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     output_dir = Path(output_dir)
-    config = _read_json(output_dir / "config.json", "model config")
+    config = _read_json(output_dir / CONFIG_NAME, "model config")
     preprocessing = {}
-    if (output_dir / "preprocessor_config.json").is_file():
-        preprocessing = _read_json(output_dir / "preprocessor_config.json", "feature extractor config")
+    if (output_dir / PREPROCESSOR_NAME).is_file():
+        preprocessing = _read_json(output_dir / PREPROCESSOR_NAME, "feature extractor config")
     if results is None and (output_dir / TEST_RESULTS_NAME).is_file():
         results = output_dir / TEST_RESULTS_NAME
     if isinstance(results, (str, os.PathLike)):
@@ -480,53 +478,6 @@ def validate_model_card(card: str | os.PathLike | Any) -> Any:
     return card
 
 
-def _read_training_config(path: Path) -> dict[str, Any]:
-    """Hyperparameters from a training recipe (YAML/JSON, flat or grouped in model/data/augmentation/training)."""
-    import yaml
-
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"training config {str(path)!r} must hold a mapping, got {type(raw).__name__}")
-    flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in ("data", "augmentation", "training") and isinstance(value, dict):
-            flat.update(value)
-        elif key != "model":  # model fields are in config.json / preprocessor_config.json already
-            flat[key] = value
-    return flat
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m audio_vit.model_card OUTPUT_DIR ...`: (re)write the card of an existing model folder."""
-    parser = argparse.ArgumentParser(
-        prog="python -m audio_vit.model_card",
-        description="Write README.md + confusion_matrix.png for a model folder from its test_results.json, "
-        "data_report.json, config.json and preprocessor_config.json.",
-    )
-    parser.add_argument("output_dir", help="model folder written by training")
-    parser.add_argument("--repo-id", default=None, help="Hub repo id used in the usage snippets")
-    parser.add_argument("--dataset-name", default=None, help="human-readable dataset name")
-    parser.add_argument("--dataset-id", default=None, help="Hub dataset id, if the data is on the Hub")
-    parser.add_argument("--base-model", default=None, help="Hub id of the checkpoint it was fine-tuned from")
-    parser.add_argument("--training-config", default=None, help="YAML/JSON recipe the model was trained with")
-    parser.add_argument("--license", default="apache-2.0")
-    parser.add_argument("--intended-use", default=None, help="extra paragraph for the intended-use section")
-    parser.add_argument("--limitation", action="append", default=None, metavar="TEXT",
-                        help="extra bullet for the limitations section (repeatable)")
-    parser.add_argument("--confusion-matrix-image", default=CONFUSION_MATRIX_IMAGE,
-                        help=f"image file name inside the folder (default: {CONFUSION_MATRIX_IMAGE})")
-    args = parser.parse_args(argv)
-    training_args = _read_training_config(Path(args.training_config)) if args.training_config else None
-    path = write_model_card(
-        args.output_dir, training_args=training_args, base_model=args.base_model, dataset_name=args.dataset_name,
-        dataset_id=args.dataset_id, repo_id=args.repo_id, license=args.license,
-        confusion_matrix_image=args.confusion_matrix_image, intended_use=args.intended_use,
-        limitations=args.limitation,
-    )
-    print(f"wrote {path}")
-    return 0
-
-
 __all__ = [
     "build_model_card",
     "parse_results",
@@ -536,8 +487,3 @@ __all__ = [
     "write_model_card",
 ]
 
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

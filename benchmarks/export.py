@@ -43,7 +43,7 @@ def main() -> None:
 
     from audio_vit import AudioViTConfig, AudioViTForAudioClassification
     from audio_vit.export import check_lengths, export_onnx, export_pt2, load_runner, verify_export
-    from audio_vit.hub import load_model
+    from audio_vit.model_folder import load_model
 
     torch.set_num_threads(args.threads)
     if args.model:
@@ -79,7 +79,7 @@ def main() -> None:
                 latency[batch] = median_ms(lambda: run(x), args.repeats)
             if args.clips and args.model:
                 from audio_vit.audio_io import load_audio
-                from audio_vit.hub import load_feature_extractor
+                from audio_vit.model_folder import load_feature_extractor
 
                 extractor = load_feature_extractor(args.model)
                 waves = [load_audio(clip) for clip in args.clips]

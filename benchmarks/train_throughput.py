@@ -1,6 +1,6 @@
 """Training throughput: the full training step vs the bare model step on ready tensors.
 
-Full step = what `training_function` does per batch: DataLoader over the cached FSDD spectrograms (numpy rows
+Full step = what `audio_vit.training.train` does per batch: DataLoader over the cached FSDD spectrograms (numpy rows
 from Arrow) -> SpectrogramCollator (stack, augmentation of the recipe, normalisation) -> forward/backward ->
 clipping -> AdamW -> LR schedule -> EMA update.
 Bare step = forward/backward -> clipping -> AdamW on one batch already in memory (normalised float32).
@@ -45,7 +45,7 @@ def main() -> None:
     from audio_vit.augmentation import SpectrogramAugmenter
     from audio_vit.data import SpectrogramCollator
     from audio_vit.training import build_model, build_optimizer, parse_training_args
-    from audio_vit.training.loop import EpochShuffleSampler, build_feature_extractor, load_data
+    from audio_vit.training.setup import EpochShuffleSampler, build_feature_extractor, load_data
     from audio_vit.training.optimization import LRSchedule, ModelEMA
 
     if cli.threads:
@@ -92,7 +92,7 @@ def main() -> None:
                     start, cpu_start, seen = time.perf_counter(), time.process_time(), 0
                 labels = batch["labels"]
                 if args.label_smoothing:
-                    from audio_vit.training.loop import smooth_targets
+                    from audio_vit.training.trainer import smooth_targets
 
                     labels = smooth_targets(labels, num_labels, args.label_smoothing)
                 optimizer_step(model, optimizer, batch["input_values"], labels)

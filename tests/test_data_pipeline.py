@@ -52,10 +52,14 @@ def test_fsdd_spectrograms_stats_and_collator(fsdd_args):
     expected = fe(waveform, sampling_rate=16000, do_normalize=False, return_tensors="np")["input_values"][0]
     np.testing.assert_allclose(values, expected, atol=0.06)
 
-    # mean/std were computed on train only (valid frames) and written into the feature extractor
-    assert (fe.mean, fe.std) == pytest.approx(dataset_statistics(train))
-    assert (fe.mean, fe.std) != pytest.approx(dataset_statistics(prepared.splits["test"]))
-    assert fe.do_normalize and prepared.report.normalization["mean"] == fe.mean
+    # mean/std were computed on train only (valid frames) and returned in a copy of the feature extractor
+    assert (fe.mean, fe.std) == (0.0, 1.0)  # the caller's extractor is left as it was
+    fitted = prepared.feature_extractor
+    assert fitted is not fe and fitted.to_dict() | {"mean": 0.0, "std": 1.0} == fe.to_dict()
+    assert (fitted.mean, fitted.std) == pytest.approx(dataset_statistics(train))
+    assert (fitted.mean, fitted.std) != pytest.approx(dataset_statistics(prepared.splits["test"]))
+    assert fitted.do_normalize and prepared.report.normalization["mean"] == fitted.mean
+    fe = fitted
 
     batch = SpectrogramCollator(fe)([train[i] for i in range(8)])
     assert batch["input_values"].shape == (8, 16, 32) and batch["input_values"].dtype == torch.float32

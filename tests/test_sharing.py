@@ -14,14 +14,13 @@ import pytest
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.hub import (
+from audio_vit.hub import check_shareable_folder, place_in_hub_cache, push_folder, upload_file_list
+from audio_vit.model_folder import (
     ModelFolderError,
-    check_shareable_folder,
+    is_model_folder,
     load_feature_extractor,
     load_model,
-    place_in_hub_cache,
-    push_folder,
-    upload_file_list,
+    require_model_folder,
 )
 from audio_vit.model_card import (
     PACKAGED_TEMPLATE,
@@ -35,7 +34,7 @@ from audio_vit.model_card import (
 from tests.conftest import REPO_ROOT, tiny_config_kwargs
 
 LABELS = ["zero", "one", "two"]
-# what training writes to test_results.json (audio_vit/training/loop.py)
+# what training writes to test_results.json (audio_vit/training/trainer.py)
 RESULTS = {
     "accuracy": 0.9,
     "f1": 0.8812,
@@ -175,16 +174,16 @@ def test_card_rejects_results_of_another_model(tmp_path):
         write_model_card(folder, results={**RESULTS, "labels": ["a", "b", "c"]})
 
 
-def test_model_card_module_command_with_recipe(model_dir, tmp_path):
-    from audio_vit.model_card import main
+def test_model_card_from_a_recipe_file(model_dir, tmp_path):
+    from audio_vit.training import read_config_file
 
     folder = tmp_path / "copy"
     shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("model:\n  hidden_size: 32\ntraining:\n  learning_rate: 0.002\n  output_dir: x\n"
                       "augmentation:\n  mixup_alpha: 0.2\n")
-    assert main([str(folder), "--training-config", str(recipe), "--repo-id", "someone/x", "--dataset-name", "FSDD",
-                 "--limitation", "Six speakers only.", "--intended-use", "Digit demos."]) == 0
+    write_model_card(folder, training_args=read_config_file(recipe), repo_id="someone/x", dataset_name="FSDD",
+                     limitations=["Six speakers only."], intended_use="Digit demos.")
     text = (folder / "README.md").read_text()
     assert "- Six speakers only.\n" in text and "\nDigit demos.\n" in text
     assert "| `learning_rate` | 0.002 |" in text and "| `mixup_alpha` | 0.2 |" in text and "output_dir" not in text
@@ -253,6 +252,10 @@ def test_missing_files_are_named(model_dir, tmp_path):
         load_model(tmp_path / "nowhere")
     with pytest.raises(ModelFolderError, match=r"no preprocessor_config\.json"):
         load_feature_extractor(no_weights)
+    assert is_model_folder(model_dir) and not is_model_folder(no_weights.parent / "nowhere")
+    assert require_model_folder(model_dir, "--model") == Path(model_dir)
+    with pytest.raises(ModelFolderError, match=r"--model '.*no_config' is not a model folder \(no config\.json\)"):
+        require_model_folder(no_config, "--model")
     bad_json = copy_model_files(model_dir, tmp_path / "bad_json")
     (bad_json / "config.json").write_text("{not json")
     with pytest.raises(ModelFolderError, match=r"config\.json' is not valid JSON"):
@@ -509,7 +512,7 @@ def test_offline_load_from_hub_cache(model_dir, tmp_path):
     script = """
 import numpy as np, torch, audio_vit
 from transformers import AutoModelForAudioClassification, pipeline
-from audio_vit.hub import load_model
+from audio_vit.model_folder import load_model
 model = AutoModelForAudioClassification.from_pretrained("someone/tiny-fsdd").eval()
 assert type(model).__name__ == "AudioViTForAudioClassification", type(model)
 checked = load_model("someone/tiny-fsdd")

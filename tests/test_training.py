@@ -8,6 +8,7 @@ import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.metrics import AVAILABLE_METRICS, load_metric, metric_path
+from audio_vit.model_folder import ModelFolderError
 from audio_vit.training import (
     LRSchedule,
     ModelEMA,
@@ -16,7 +17,7 @@ from audio_vit.training import (
     parse_training_args,
     read_config_file,
     resolve_checkpoint,
-    training_function,
+    train,
 )
 from audio_vit.training.optimization import no_decay_parameter_names
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
@@ -173,7 +174,7 @@ def trained(tone_data, tmp_path_factory):
                            "--mixup-alpha", "0.2", "--label-smoothing", "0.1", "--ema-decay", "0.9",
                            "--drop-path-rate", "0.1", "--save-total-limit", "2", "--report-to", "tensorboard",
                            "--log-examples", "1", "--logging-steps", "1")
-    results = training_function(*parse_training_args(argv))
+    results = train(*parse_training_args(argv))
     return argv, root / "out", results
 
 
@@ -224,10 +225,10 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(trained, ton
     argv, uninterrupted, results = trained
     out = tmp_path / "out"
     argv = [a if a != str(uninterrupted) else str(out) for a in argv]
-    first = training_function(*parse_training_args(argv + ["--max-epochs-this-run", "2"]))
+    first = train(*parse_training_args(argv + ["--max-epochs-this-run", "2"]))
     assert not first["finished"] and first["epoch"] == 2
     assert not (out / "test_results.json").exists()
-    resumed = training_function(*parse_training_args(argv + ["--resume-from-checkpoint", "latest"]))
+    resumed = train(*parse_training_args(argv + ["--resume-from-checkpoint", "latest"]))
     assert resumed["finished"] and resumed["epoch"] == 4
     expected = read_json(uninterrupted / "trainer_state.json")
     got = read_json(out / "trainer_state.json")
@@ -256,28 +257,28 @@ def test_resume_from_explicit_checkpoint_path_and_bad_paths(trained, tmp_path):
 def test_wrong_data_path_and_model_path(tmp_path):
     argv = tiny_train_argv(tmp_path / "missing", tmp_path / "out", tmp_path / "cache")
     with pytest.raises(FileNotFoundError, match="missing"):
-        training_function(*parse_training_args(argv))
+        train(*parse_training_args(argv))
     argv = tiny_train_argv(tmp_path, tmp_path / "out", tmp_path / "cache", "--model-name-or-path", str(tmp_path / "nomodel"))
-    with pytest.raises(FileNotFoundError, match="nomodel"):
-        training_function(*parse_training_args(argv))
+    with pytest.raises(ModelFolderError, match="nomodel"):
+        train(*parse_training_args(argv))
 
 
 def test_single_class_and_empty_dataset_are_refused(tmp_path):
     data = make_tone_dataset(tmp_path / "one", counts={"train": 4, "validation": 2, "test": 2}, labels={"low": 300.0})
     argv = tiny_train_argv(data, tmp_path / "out", tmp_path / "cache")
     with pytest.raises(Exception, match="(?i)single class|at least 2"):
-        training_function(*parse_training_args(argv))
+        train(*parse_training_args(argv))
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "metadata.csv").write_text("file_name,label,split\n")
     with pytest.raises(Exception, match="(?i)empty|no .*clips|no training"):
-        training_function(*parse_training_args(tiny_train_argv(empty, tmp_path / "out2", tmp_path / "cache")))
+        train(*parse_training_args(tiny_train_argv(empty, tmp_path / "out2", tmp_path / "cache")))
 
 
 def test_output_dir_with_a_model_needs_overwrite_or_resume(trained, tmp_path):
     argv, out, _ = trained
     with pytest.raises(FileExistsError, match="--overwrite-output-dir"):
-        training_function(*parse_training_args(argv))
+        train(*parse_training_args(argv))
 
 
 def test_label_mismatch_on_resume_and_fine_tune(trained, tmp_path):
@@ -290,13 +291,13 @@ def test_label_mismatch_on_resume_and_fine_tune(trained, tmp_path):
     argv = tiny_train_argv(other, resumed_out, tmp_path / "cache", "--resume-from-checkpoint", "latest",
                            "--num-train-epochs", "5")
     with pytest.raises(ValueError, match="buzz"):
-        training_function(*parse_training_args(argv))
+        train(*parse_training_args(argv))
     # fine-tune on other labels: refused without the flag, then the head is re-initialised
     argv = tiny_train_argv(other, tmp_path / "ft", tmp_path / "cache", "--model-name-or-path", str(out),
                            "--num-train-epochs", "1")
     with pytest.raises(ValueError, match="--ignore-mismatched-labels"):
-        training_function(*parse_training_args(argv))
-    results = training_function(*parse_training_args(argv + ["--ignore-mismatched-labels"]))
+        train(*parse_training_args(argv))
+    results = train(*parse_training_args(argv + ["--ignore-mismatched-labels"]))
     assert results["finished"]
     tuned = AudioViTForAudioClassification.from_pretrained(tmp_path / "ft")
     assert sorted(tuned.config.id2label.values()) == ["buzz", "high", "low"]
@@ -310,7 +311,7 @@ def test_fine_tune_same_labels_starts_from_the_checkpoint(trained, tone_data, tm
     argv = tiny_train_argv(tone_data, tmp_path / "ft", tmp_path / "cache", "--model-name-or-path", str(out),
                            "--num-train-epochs", "1", "--learning-rate", "1e-9", "--warmup-epochs", "0",
                            "--weight-decay", "0")
-    results = training_function(*parse_training_args(argv))
+    results = train(*parse_training_args(argv))
     base = read_json(out / "test_results.json")
     assert results["test_accuracy"] == pytest.approx(base["accuracy"])
 

@@ -6,7 +6,7 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-from audio_vit.training import parse_training_args, training_function
+from audio_vit.training import parse_training_args, train
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
 
 RESNET = ["--backbone", "timm", "--timm-model-name", "resnet18"]
@@ -38,7 +38,7 @@ def test_pretrained_backbone_head_only_then_unfreeze(tone_data, imagenet_like_we
                            "--head-only-epochs", "1", "--layer-decay", "0.8", "--num-train-epochs", "2")
 
     # Epoch 1 trains the head only: the saved backbone is exactly the adapted pretrained one.
-    training_function(*parse_training_args(argv + ["--max-epochs-this-run", "1"]))
+    train(*parse_training_args(argv + ["--max-epochs-this-run", "1"]))
     after_head_only = saved_weights(out)
     stem = after_head_only["audio_vit.timm_backbone.model.conv1.weight"]
     assert torch.equal(stem, source["conv1.weight"].mean(dim=1, keepdim=True))
@@ -50,7 +50,7 @@ def test_pretrained_backbone_head_only_then_unfreeze(tone_data, imagenet_like_we
     assert any("fc." in key for key in report["skipped"])  # 1000-class head: shape differs, not loaded
 
     # Epoch 2 (resumed) trains everything.
-    training_function(*parse_training_args(argv + ["--resume-from-checkpoint", "latest"]))
+    train(*parse_training_args(argv + ["--resume-from-checkpoint", "latest"]))
     state = read_json(out / "trainer_state.json")
     assert [e["epoch"] for e in state["log_history"]] == [1, 2]
     final = saved_weights(out)
@@ -65,7 +65,7 @@ def test_frozen_backbone_stays_frozen(tone_data, imagenet_like_weights, tmp_path
     argv = tiny_train_argv(tone_data, out, tmp_path / "cache", *RESNET,
                            "--pretrained-backbone", str(imagenet_like_weights), "--freeze-backbone",
                            "--num-train-epochs", "1")
-    results = training_function(*parse_training_args(argv))
+    results = train(*parse_training_args(argv))
     assert results["finished"]
     weights = saved_weights(out)
     assert torch.equal(weights["audio_vit.timm_backbone.model.layer1.0.conv1.weight"], source["layer1.0.conv1.weight"])
@@ -80,9 +80,9 @@ def test_timm_kwargs_and_bad_combinations(tone_data, imagenet_like_weights, tmp_
         parse_training_args(["--timm-kwargs", "drop_rate=0.2"])[0].config_kwargs()
 
     trained = tmp_path / "trained"
-    training_function(*parse_training_args(tiny_train_argv(tone_data, trained, tmp_path / "cache",
+    train(*parse_training_args(tiny_train_argv(tone_data, trained, tmp_path / "cache",
                                                            "--num-train-epochs", "1")))
     argv = tiny_train_argv(tone_data, tmp_path / "out", tmp_path / "cache", "--model-name-or-path", str(trained),
                            "--pretrained-backbone", str(imagenet_like_weights))
     with pytest.raises(ValueError, match="cannot be combined with --model-name-or-path"):
-        training_function(*parse_training_args(argv))
+        train(*parse_training_args(argv))

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard
 
-from audio_vit.training import parse_training_args, training_function
+from audio_vit.training import parse_training_args, train
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
 
 
 def test_training_writes_a_model_card_with_the_test_results(tmp_path):
     data = make_tone_dataset(tmp_path / "tones")
     out = tmp_path / "out"
-    training_function(*parse_training_args(tiny_train_argv(data, out, tmp_path / "cache", "--num-train-epochs", "2")))
+    train(*parse_training_args(tiny_train_argv(data, out, tmp_path / "cache", "--num-train-epochs", "2")))
 
     assert not (out / ".tmp_best_model").exists()  # the staging folder of the atomic best-model save is gone
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md",

@@ -20,7 +20,7 @@ DEFAULT_OUTPUT_DIR = "outputs/fsdd-demo"
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from ..training import parse_training_args, training_function
+    from ..training import parse_training_args, train
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Recipe first, then our defaults, then the user's options (argparse keeps the last value given).
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audio-vit demo: error: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    results = training_function(model_args, data_args, aug_config, training_args)
+    results = train(model_args, data_args, aug_config, training_args)
     output_dir = Path(training_args.output_dir)
     if "test_accuracy" in results:
         print(f"\nFSDD test accuracy: {results['test_accuracy'] * 100:.2f}% ({results['test_num_samples']} clips, "

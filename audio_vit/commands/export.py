@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from ..export import ExportMismatchError, export_model_folder
-    from ..hub import ModelFolderError, resolve_model_folder
+    from ..model_folder import ModelFolderError, resolve_model_folder
 
     try:
         folder = resolve_model_folder(args.model)

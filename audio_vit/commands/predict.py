@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     from ..audio_io import load_audio
-    from ..hub import load_feature_extractor, load_model
+    from ..model_folder import load_feature_extractor, load_model
     from ..inference import classify_long_audio
 
     model = load_model(args.model).to(torch.device(args.device))

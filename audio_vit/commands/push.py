@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from ..hub import ModelFolderError, check_shareable_folder, push_folder, upload_file_list
+    from ..hub import check_shareable_folder, push_folder, upload_file_list
+    from ..model_folder import ModelFolderError
 
     if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
         print(f"audio-vit push: error: --repo-id {args.repo_id!r} must look like USER/NAME", file=sys.stderr)

@@ -12,7 +12,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..training import parse_training_args, training_function
+    from ..training import parse_training_args, train
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -24,6 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
                   "accelerate.accelerator"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    results = training_function(model_args, data_args, aug_config, training_args)
+    results = train(model_args, data_args, aug_config, training_args)
     print(json.dumps(results, indent=2))
     return 0

@@ -37,7 +37,7 @@ class SpectrogramCollator:
         labels = _stack_labels([example["labels"] for example in examples])
         if self.augmenter is not None:
             batch_values, labels = self.augmenter(batch_values, labels, fill_value=float(self.feature_extractor.mean))
-        batch_values = (batch_values - float(self.feature_extractor.mean)) / float(self.feature_extractor.std)
+        batch_values = self.feature_extractor.normalize(batch_values)
         return {"input_values": batch_values, "labels": labels}
 
 

@@ -1,4 +1,4 @@
-"""Epoch checkpoints (atomic, newest K kept) and the trainer state that travels with them."""
+"""Epoch checkpoints (atomic, newest K kept), the trainer state that travels with them, and the best model's folder."""
 from __future__ import annotations
 
 import json
@@ -106,3 +106,24 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState, sa
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def save_model(accelerator, model, feature_extractor, output_dir: Path) -> None:
+    """The loadable model folder: weights + config (with id2label) + feature extractor (with mean/std).
+
+    Written into a temporary folder first and moved in file by file (`os.replace`), so a crash while saving
+    never leaves a half-written `model.safetensors` in place of the previous best model.
+    """
+    accelerator.wait_for_everyone()
+    staging = output_dir / ".tmp_best_model"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(str(staging), is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    if accelerator.is_main_process:
+        feature_extractor.save_pretrained(str(staging))
+        for path in staging.iterdir():
+            os.replace(path, output_dir / path.name)
+        staging.rmdir()
+    accelerator.wait_for_everyone()

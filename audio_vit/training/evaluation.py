@@ -2,12 +2,12 @@
 
 Metrics go through `evaluate` with the modules shipped in `audio_vit/metrics` (loaded by path, offline);
 predictions are collected with `accelerator.gather_for_metrics`, so every example counts exactly once
-however many processes share the loader.
+however many processes share the loader. The loss is the model's own (`compute_loss`).
+`evaluate_folder` scores a saved model folder on a dataset split (`audio-vit evaluate`).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..metrics import load_metric
 
@@ -44,10 +44,11 @@ def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetric
                    disable_tqdm: bool = False) -> dict:
     """Run `model` over `dataloader`; returns {"loss", "accuracy", "f1"[, "confusion_matrix"], "num_samples"}.
 
-    The loss is the mean cross-entropy over the gathered examples (not a mean of per-process means).
+    The loss is the model's loss (`compute_loss`) over the gathered examples (not a mean of per-process means).
     """
     from tqdm.auto import tqdm
 
+    compute_loss = accelerator.unwrap_model(model).compute_loss
     model.eval()
     predictions, references = [], []
     loss_sum, count = 0.0, 0
@@ -57,7 +58,7 @@ def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetric
         logits, labels = accelerator.gather_for_metrics((logits.float(), batch["labels"]))
         if labels.ndim == 2:  # soft / multi-hot targets: score against the arg-max class
             labels = labels.argmax(dim=-1)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        loss_sum += compute_loss(logits, labels).item() * labels.numel()  # a batch mean -> a sum
         count += labels.numel()
         predictions += logits.argmax(dim=-1).tolist()
         references += labels.tolist()
@@ -65,3 +66,58 @@ def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetric
         raise ValueError(f"{desc}: the evaluation dataloader is empty")
     results = {"loss": loss_sum / count, **metrics.compute(predictions, references), "num_samples": count}
     return results
+
+
+def evaluate_folder(model_dir: str, data_args=None, prepared_data_dir: str | None = None, split: str = "test",
+                    batch_size: int = 64) -> dict:
+    """Evaluate the model in `model_dir` on `split` of the data; returns accuracy, f1, loss, num_samples,
+    labels, confusion_matrix and split.
+
+    The spectrograms are computed with the model's own feature extractor (its parameters and its mean/std);
+    the data's label names are mapped onto the model's `label2id`. Data come from `data_args`
+    (`--data-dir`/`--dataset`) or from an `audio-vit prepare` folder `prepared_data_dir`.
+    """
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from ..data import SpectrogramCollator, build_datasets, load_prepared, resolve_data_dir
+    from ..model_folder import load_feature_extractor, load_model, require_model_folder
+
+    require_model_folder(model_dir, "--model")
+    model, feature_extractor = load_model(model_dir), load_feature_extractor(model_dir)
+    if prepared_data_dir:
+        prepared = load_prepared(prepared_data_dir, feature_extractor=feature_extractor)
+    else:
+        if data_args is None:
+            raise ValueError("no data: pass --data-dir DIR, --dataset NAME or --prepared-data-dir DIR")
+        prepared = build_datasets(resolve_data_dir(data_args), feature_extractor)
+    if split not in prepared.splits:
+        raise ValueError(f"--split {split!r} is not in the data; available splits: {list(prepared.splits)}")
+    dataset = prepared.splits[split]
+    if len(dataset) == 0:
+        raise ValueError(f"the {split!r} split is empty")
+    to_model_id = label_mapping(prepared.id2label, model.config.label2id)
+    collator = SpectrogramCollator(feature_extractor)  # the model's mean/std, not the data's
+
+    def collate(examples):
+        batch = collator(examples)
+        batch["labels"] = to_model_id[batch["labels"]]
+        return batch
+
+    accelerator = Accelerator()
+    model, loader = accelerator.prepare(model, DataLoader(dataset, batch_size=batch_size, collate_fn=collate))
+    config = accelerator.unwrap_model(model).config
+    metrics = ClassificationMetrics(config.num_labels, with_confusion_matrix=True)
+    results = evaluate_model(model, loader, accelerator, metrics, desc=split)
+    results["labels"] = [config.id2label[i] for i in range(config.num_labels)]
+    results["split"] = split
+    return results
+
+
+def label_mapping(data_id2label: dict[int, str], model_label2id: dict[str, int]) -> torch.Tensor:
+    """Tensor mapping the data's label ids to the model's, by label name; refuses labels the model lacks."""
+    model_label2id = {str(k): int(v) for k, v in model_label2id.items()}
+    unknown = sorted(set(data_id2label.values()) - set(model_label2id))
+    if unknown:
+        raise ValueError(f"the data has labels the model does not know: {unknown}; the model's labels: {sorted(model_label2id)}")
+    return torch.tensor([model_label2id[data_id2label[i]] for i in range(len(data_id2label))])

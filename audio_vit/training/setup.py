@@ -1,0 +1,237 @@
+"""What `train` builds before the first epoch: the accelerator, the output folder, data loaders, the model,
+the LR schedule. Each helper does one thing, so `trainer.train` reads top to bottom."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from torch.utils.data import DataLoader, Sampler
+
+from ..augmentation import AugmentationConfig, SpectrogramAugmenter
+from ..configuration_audio_vit import AudioViTConfig
+from ..data import DataArguments, PreparedData, SpectrogramCollator, build_datasets, load_prepared, resolve_data_dir
+from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+from ..model_folder import (
+    ALL_RESULTS_NAME,
+    CONFIG_NAME,
+    TEST_RESULTS_NAME,
+    require_model_folder,
+)
+from ..modeling_audio_vit import AudioViTForAudioClassification
+from .arguments import ModelArguments, TrainingArguments
+from .checkpointing import CHECKPOINTS_DIR, TRAINER_STATE_NAME
+from .optimization import LRSchedule
+
+logger = logging.getLogger(__name__)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Random order that depends only on (seed, epoch): a resumed run sees the same order as a fresh one.
+
+    Every process builds the same permutation; accelerate then hands each process its share of the batches.
+    """
+
+    def __init__(self, num_samples: int, seed: int):
+        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def seed_worker_augmenter(augmenter, base_seed: int, worker_id: int) -> None:
+    """DataLoader workers get copies of the collator: give each its own augmentation stream."""
+    augmenter.generator.manual_seed(base_seed + 7919 * (worker_id + 1))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed every random thing of `epoch` derives from (dropout, shuffling, augmentation)."""
+    return seed + 1_000 * epoch
+
+
+# --------------------------------------------------------------------------- accelerator and output folder
+
+
+def make_accelerator(args: TrainingArguments) -> Accelerator:
+    """The accelerator for `args`: mixed precision only on a GPU, gloo for several CPU processes, DDP told
+    about frozen parameters."""
+    mixed_precision = args.mixed_precision
+    if mixed_precision != "no" and (args.cpu or not torch.cuda.is_available()):
+        logger.info("mixed_precision=%s is a no-op on the CPU; training in float32", mixed_precision)
+        mixed_precision = "no"
+    # Several processes without CUDA (`accelerate launch --multi_gpu` on a CPU machine): accelerate only
+    # sets up its gloo (MULTI_CPU) backend when told to use the CPU.
+    multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # Frozen parameters get no gradient: DDP must be told to expect that.
+    partly_frozen = args.freeze_backbone or args.head_only_epochs > 0
+    return Accelerator(
+        cpu=args.cpu or multi_process_cpu,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if partly_frozen else None,
+        mixed_precision=mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=str(Path(args.output_dir) / "runs")),
+    )
+
+
+def check_output_dir(args: TrainingArguments) -> None:
+    output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"--output-dir {str(output_dir)!r} exists and is not a folder")
+    if (output_dir / CONFIG_NAME).exists() and not args.resume_from_checkpoint and not args.overwrite_output_dir:
+        raise FileExistsError(
+            f"--output-dir {str(output_dir)!r} already holds a trained model; pass --overwrite-output-dir to replace "
+            "it or --resume-from-checkpoint latest to continue"
+        )
+
+
+def prepare_output_dir(accelerator: Accelerator, args: TrainingArguments) -> Path:
+    """Create `args.output_dir`; a fresh run removes an earlier run's checkpoints and results there
+    (`--resume-from-checkpoint latest` would otherwise pick up a stale epoch)."""
+    output_dir = Path(args.output_dir)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if not args.resume_from_checkpoint:
+            shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
+            for name in (TRAINER_STATE_NAME, ALL_RESULTS_NAME, TEST_RESULTS_NAME):
+                (output_dir / name).unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+    return output_dir
+
+
+# --------------------------------------------------------------------------- data
+
+
+def build_feature_extractor(model_args: ModelArguments) -> AudioViTFeatureExtractor:
+    if model_args.model_name_or_path:
+        # Fine-tuning: the checkpoint defines the input (and its normalisation is refitted on the new data).
+        return AudioViTFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    return AudioViTFeatureExtractor(**model_args.feature_extractor_kwargs())
+
+
+def load_data(data_args: DataArguments, training_args: TrainingArguments, feature_extractor, accelerator) -> PreparedData:
+    """Build (or load prepared) splits; the main process fills the spectrogram cache first, the others reuse it.
+
+    `PreparedData.feature_extractor` is the one to normalise with (mean/std of the training split).
+    """
+    if data_args.streaming:
+        raise ValueError("--streaming is not supported by the trainer; prepare a cached dataset (drop --streaming)")
+    with accelerator.main_process_first():
+        if training_args.prepared_data_dir:
+            prepared = load_prepared(training_args.prepared_data_dir)
+        else:
+            prepared = build_datasets(resolve_data_dir(data_args), feature_extractor)
+    check_prepared(prepared)
+    return prepared
+
+
+def check_prepared(prepared: PreparedData) -> None:
+    """Refuse data a classifier cannot learn from, naming what is wrong."""
+    splits = prepared.splits
+    if "train" not in splits or len(splits["train"]) == 0:
+        raise ValueError(f"the training split is empty (splits: { {k: len(v) for k, v in splits.items()} })")
+    if "validation" not in splits or len(splits["validation"]) == 0:
+        raise ValueError(
+            "no validation split: it drives the LR schedule, early stopping and the best-model choice; "
+            "set --validation-fraction > 0 (carved from train) or provide a validation split"
+        )
+    if prepared.num_labels < 2:
+        raise ValueError(f"a classifier needs at least 2 classes; the data has {prepared.num_labels}: {list(prepared.id2label.values())}")
+    present = sorted(set(int(x) for x in splits["train"]["labels"]))
+    if len(present) < 2:
+        raise ValueError(
+            f"the training split holds a single class ({prepared.id2label[present[0]]!r}); a classifier needs at least 2"
+        )
+
+
+def build_loaders(prepared: PreparedData, aug_config: AugmentationConfig, args: TrainingArguments):
+    """(train loader, validation loader, augmenter or None); the training order comes from `EpochShuffleSampler`."""
+    splits, feature_extractor = prepared.splits, prepared.feature_extractor
+    augmenter = SpectrogramAugmenter(aug_config, num_labels=prepared.num_labels) if aug_config.enabled else None
+    train_loader = DataLoader(
+        splits["train"],
+        batch_size=args.per_device_train_batch_size,
+        sampler=EpochShuffleSampler(len(splits["train"]), args.seed),
+        collate_fn=SpectrogramCollator(feature_extractor, augmenter=augmenter),
+        num_workers=args.dataloader_num_workers,
+    )
+    eval_loader = DataLoader(splits["validation"], batch_size=args.per_device_eval_batch_size,
+                             collate_fn=SpectrogramCollator(feature_extractor))
+    return train_loader, eval_loader, augmenter
+
+
+# --------------------------------------------------------------------------- model and schedule
+
+
+def build_model(model_args: ModelArguments, id2label: dict[int, str]) -> AudioViTForAudioClassification:
+    """A fresh AudioViT, or the checkpoint to fine-tune (its head re-initialised only when allowed)."""
+    id2label = {int(k): str(v) for k, v in id2label.items()}
+    label2id = {v: k for k, v in id2label.items()}
+    if not model_args.model_name_or_path:
+        config = AudioViTConfig(**model_args.config_kwargs(), id2label=id2label, label2id=label2id)
+        return AudioViTForAudioClassification(config)
+    path = str(require_model_folder(model_args.model_name_or_path, "--model-name-or-path"))
+    config = AudioViTConfig.from_pretrained(path)
+    checkpoint_labels = [config.id2label[i] for i in sorted(config.id2label)]
+    data_labels = [id2label[i] for i in sorted(id2label)]
+    if checkpoint_labels == data_labels:
+        return AudioViTForAudioClassification.from_pretrained(path)
+    if not model_args.ignore_mismatched_labels:
+        raise ValueError(
+            f"the labels of {path!r} ({checkpoint_labels}) differ from the data's ({data_labels}); pass "
+            "--ignore-mismatched-labels to fine-tune on the new labels with a re-initialised classification head"
+        )
+    logger.warning("new labels %s: the classification head of %s is re-initialised", data_labels, path)
+    return AudioViTForAudioClassification.from_pretrained(
+        path, num_labels=len(id2label), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+    )
+
+
+def start_from_pretrained_backbone(model: AudioViTForAudioClassification, model_args: ModelArguments):
+    """`--pretrained-backbone`: load explicit (e.g. ImageNet) weights into a fresh timm backbone, adapted to
+    1-channel mel input; returns the load report (what was loaded, adapted, skipped), or None."""
+    if not model_args.pretrained_backbone:
+        return None
+    if model_args.model_name_or_path:
+        raise ValueError(
+            "--pretrained-backbone initialises a fresh model; it cannot be combined with --model-name-or-path "
+            "(that checkpoint already holds its backbone weights)"
+        )
+    from ..backbones import load_pretrained_backbone
+
+    report = load_pretrained_backbone(
+        model, model_args.pretrained_backbone, stem_reduction=model_args.stem_reduction,
+        pos_embed_resize=model_args.pos_embed_resize,
+    )
+    logger.info("pretrained backbone %s: %s", model_args.pretrained_backbone, report)
+    return report
+
+
+def steps_per_epoch(train_loader: DataLoader, accelerator: Accelerator, args: TrainingArguments) -> int:
+    """Optimizer steps per epoch in each process (before `prepare` shards the loader)."""
+    return math.ceil(math.ceil(len(train_loader) / accelerator.num_processes) / args.gradient_accumulation_steps)
+
+
+def build_schedule(optimizer, args: TrainingArguments, epoch_steps: int) -> LRSchedule:
+    return LRSchedule(
+        optimizer,
+        kind=args.lr_scheduler,
+        total_steps=epoch_steps * args.num_train_epochs,
+        warmup_steps=round(args.warmup_epochs * epoch_steps),
+        mode="max" if args.greater_is_better else "min",
+        factor=args.plateau_factor,
+        patience=args.plateau_patience,
+        min_lr=args.min_learning_rate,
+    )

@@ -1,0 +1,335 @@
+"""The training loop, accelerate-example style: `train` reads top to bottom.
+
+accelerator -> data -> model/optimizer/schedule -> `prepare` -> (resume) -> epochs of `train_epoch` +
+`validate` + `end_epoch` (best model, plateau LR, early stopping, checkpoint) -> `evaluate_test_split` (the best model) ->
+results. Runs unchanged in one process (`audio-vit train`) and under `accelerate launch --multi_gpu`
+(`scripts/train.py`). The helpers that build things live in `setup.py`; this file holds the loop.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..augmentation import AugmentationConfig
+from ..backbones import HeadOnlyThenUnfreeze, freeze_backbone
+from ..data import DataArguments, PreparedData, SpectrogramCollator
+from ..model_folder import (
+    ALL_RESULTS_NAME,
+    DATA_REPORT_NAME,
+    PRETRAINED_REPORT_NAME,
+    TEST_RESULTS_NAME,
+    load_model,
+    require_model_folder,
+)
+from .arguments import ModelArguments, TrainingArguments
+from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
+from .evaluation import ClassificationMetrics, evaluate_model
+from .optimization import LRSchedule, ModelEMA, build_optimizer
+from .setup import (
+    build_feature_extractor,
+    build_loaders,
+    build_model,
+    build_schedule,
+    check_output_dir,
+    epoch_seed,
+    load_data,
+    make_accelerator,
+    prepare_output_dir,
+    seed_worker_augmenter,
+    start_from_pretrained_backbone,
+    steps_per_epoch,
+)
+from .tracking import flat_hparams, log_examples
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """What the steps of one training run share."""
+
+    args: TrainingArguments
+    accelerator: Accelerator
+    prepared: PreparedData
+    output_dir: Path
+    model: Any
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    train_loader: DataLoader
+    eval_loader: DataLoader
+    augmenter: Any
+    ema: Optional[ModelEMA]
+    head_only: HeadOnlyThenUnfreeze
+    state: TrainerState
+    steps_per_epoch: int
+
+    @property
+    def eval_model(self):
+        """The model validation, best-model saving and the test see: the EMA weights when kept."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, aug_config: AugmentationConfig,
+          args: TrainingArguments) -> dict:
+    """Train, validate every epoch, keep the best model, test it; returns the final results dict.
+
+    The public entry point of training: `audio-vit train`, `audio-vit demo` and `scripts/train.py` call it
+    with the four dataclasses of `parse_training_args`.
+    """
+    started = time.time()
+    check_output_dir(args)
+    if model_args.model_name_or_path:
+        require_model_folder(model_args.model_name_or_path, "--model-name-or-path")
+    accelerator = make_accelerator(args)
+    output_dir = prepare_output_dir(accelerator, args)
+    set_seed(args.seed)
+
+    # --- data: cached spectrograms; the feature extractor to normalise with carries the training split's mean/std
+    prepared = load_data(data_args, args, build_feature_extractor(model_args), accelerator)
+    train_loader, eval_loader, augmenter = build_loaders(prepared, aug_config, args)
+
+    # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
+    model = build_model(model_args, prepared.id2label)
+    pretrained_report = start_from_pretrained_backbone(model, model_args)
+    optimizer = build_optimizer(model, args)
+    epoch_steps = steps_per_epoch(train_loader, accelerator, args)
+    schedule = build_schedule(optimizer, args, epoch_steps)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
+    # Freezing after `prepare`, so that DDP registers every parameter and syncs them once they are unfrozen.
+    if args.freeze_backbone:
+        freeze_backbone(accelerator.unwrap_model(model))
+    head_only = HeadOnlyThenUnfreeze(accelerator.unwrap_model(model), args.head_only_epochs)
+    if pretrained_report is not None and accelerator.is_main_process:
+        write_json_atomic(output_dir / PRETRAINED_REPORT_NAME, pretrained_report.to_dict())
+    ema = ModelEMA(accelerator.unwrap_model(model), args.ema_decay) if args.ema_decay else None
+    # The schedule (and EMA) are not prepared (the schedule counts optimizer steps of this process itself),
+    # but they travel with save_state/load_state.
+    accelerator.register_for_checkpointing(schedule)
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+
+    run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
+              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps)
+    start_logging(run, model_args, data_args, aug_config)
+    metrics = ClassificationMetrics(prepared.num_labels)
+    epochs_this_run = 0
+    while run.state.epoch < args.num_train_epochs and not run.state.stopped_early:
+        if args.max_epochs_this_run is not None and epochs_this_run >= args.max_epochs_this_run:
+            accelerator.print(f"stopping after {epochs_this_run} epoch(s) this run (--max-epochs-this-run)")
+            break
+        train_loss = train_epoch(run)
+        end_epoch(run, train_loss, validate(run, metrics))
+        epochs_this_run += 1
+
+    state = run.state
+    finished = state.epoch >= args.num_train_epochs or state.stopped_early
+    results = {
+        "epoch": state.epoch, "global_step": state.global_step, "best_epoch": state.best_epoch,
+        f"best_eval_{args.metric_for_best_model}": state.best_metric, "stopped_early": state.stopped_early,
+        "train_runtime_this_run": time.time() - started, "finished": finished,
+    }
+    if state.log_history:
+        best = next(e for e in state.log_history if e["epoch"] == state.best_epoch)
+        results.update({k: v for k, v in best.items() if k.startswith("eval_")})
+    if finished and args.do_test and len(prepared.splits.get("test", [])) > 0:
+        results.update(evaluate_test_split(run))
+    if accelerator.is_main_process:
+        write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
+        write_json_atomic(output_dir / DATA_REPORT_NAME, prepared.report.to_dict())
+        if finished:
+            write_card(output_dir, model_args, data_args, aug_config, args, prepared)
+    accelerator.end_training()
+    return results
+
+
+def resume_state(accelerator: Accelerator, args: TrainingArguments, prepared: PreparedData, output_dir: Path) -> TrainerState:
+    """A fresh `TrainerState`, or the one of `--resume-from-checkpoint` (whose accelerator state is loaded too)."""
+    label_names = [prepared.id2label[i] for i in sorted(prepared.id2label)]
+    state = TrainerState(metric_for_best_model=args.metric_for_best_model, label_names=label_names)
+    if not args.resume_from_checkpoint:
+        return state
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
+    saved = TrainerState.load(checkpoint / TRAINER_STATE_NAME)
+    if saved.label_names != label_names:
+        raise ValueError(
+            f"cannot resume from {str(checkpoint)!r}: it was trained on labels {saved.label_names}, "
+            f"the data has {label_names}"
+        )
+    accelerator.load_state(str(checkpoint))
+    accelerator.print(f"resumed from {checkpoint} (epoch {saved.epoch}, step {saved.global_step})")
+    return saved
+
+
+def start_logging(run: Run, model_args, data_args, aug_config) -> None:
+    """Trackers (+ example spectrograms on a fresh run) and the data/model summary lines."""
+    accelerator, prepared, splits = run.accelerator, run.prepared, run.prepared.splits
+    if run.args.report_to != "none":
+        accelerator.init_trackers("audio_vit", config=flat_hparams(model_args, data_args, aug_config, run.args))
+        if run.state.epoch == 0:
+            log_examples(accelerator, splits["train"], prepared.feature_extractor, prepared.id2label, run.args.log_examples)
+    if run.state.epoch == 0:
+        accelerator.print(prepared.report.format_table())
+    num_params = sum(p.numel() for p in run.model.parameters())
+    accelerator.print(
+        f"train {len(splits['train'])} / validation {len(splits['validation'])} / test "
+        f"{len(splits['test']) if 'test' in splits else 0} clips, {prepared.num_labels} labels, {num_params / 1e6:.2f}M "
+        f"parameters, {run.steps_per_epoch} steps/epoch on {accelerator.num_processes} process(es)"
+    )
+
+
+def smooth_targets(labels: torch.Tensor, num_labels: int, smoothing: float) -> torch.Tensor:
+    """Class ids (B,) or soft targets (B, L) -> (B, L) targets with label smoothing `smoothing`."""
+    targets = F.one_hot(labels.long(), num_labels).float() if labels.ndim == 1 else labels.float()
+    return targets * (1.0 - smoothing) + smoothing / num_labels
+
+
+def seed_epoch(run: Run) -> None:
+    """Everything random in this epoch derives from (seed, epoch), so a run resumed here matches an
+    uninterrupted one: dropout/drop-path (global RNGs), shuffling (sampler) and augmentation."""
+    epoch, accelerator = run.state.epoch, run.accelerator
+    seed = epoch_seed(run.args.seed, epoch)
+    set_seed(seed + accelerator.process_index)
+    # Through the prepared loader: it passes its own epoch counter (which restarts at 0 in a resumed
+    # process) to the sampler on every __iter__, so that counter must be set too.
+    run.train_loader.set_epoch(epoch)
+    if run.augmenter is not None:
+        run.augmenter.generator.manual_seed(seed * 31 + accelerator.process_index)
+        if run.args.dataloader_num_workers:
+            run.train_loader.worker_init_fn = functools.partial(seed_worker_augmenter, run.augmenter, seed)
+
+
+def train_epoch(run: Run) -> float:
+    """One pass over the training data; returns the mean training loss over all processes."""
+    args, accelerator, model, state = run.args, run.accelerator, run.model, run.state
+    seed_epoch(run)
+    if not args.freeze_backbone and run.head_only.on_epoch_start(state.epoch):
+        accelerator.print(f"epoch {state.epoch + 1}: training the classification head only (--head-only-epochs)")
+    model.train()
+    epoch_loss = torch.zeros((), device=accelerator.device)
+    window_loss, window_batches, epoch_batches = 0.0, 0, 0
+    progress = tqdm(total=run.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}",
+                    disable=args.disable_tqdm or not accelerator.is_local_main_process)
+    for batch in run.train_loader:
+        with accelerator.accumulate(model):
+            targets = batch["labels"]
+            if args.label_smoothing:
+                targets = smooth_targets(targets, run.prepared.num_labels, args.label_smoothing)
+            loss = model(input_values=batch["input_values"], labels=targets).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and args.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad()
+        step_loss = loss.detach()
+        epoch_loss += step_loss
+        epoch_batches += 1
+        window_loss += step_loss.item()
+        window_batches += 1
+        if accelerator.sync_gradients:
+            run.schedule.step()
+            if run.ema is not None:
+                run.ema.update(accelerator.unwrap_model(model))
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % args.logging_steps == 0:
+                log_training_loss(run, window_loss / window_batches, progress)
+                window_loss, window_batches = 0.0, 0
+    progress.close()
+    return accelerator.reduce(epoch_loss / max(epoch_batches, 1), "mean").item()
+
+
+def log_training_loss(run: Run, process_mean_loss: float, progress) -> None:
+    """Per-process means averaged over processes: the loss of the global batch."""
+    accelerator, state = run.accelerator, run.state
+    mean_loss = accelerator.reduce(torch.tensor(process_mean_loss, device=accelerator.device), "mean").item()
+    lr = run.schedule.get_last_lr()[0]
+    state.step_log.append({"step": state.global_step, "loss": mean_loss, "learning_rate": lr})
+    accelerator.log({"train/loss": mean_loss, "train/learning_rate": lr}, step=state.global_step)
+    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
+
+
+def validate(run: Run, metrics: ClassificationMetrics) -> dict:
+    """Loss, accuracy and macro-F1 of the evaluated model (EMA weights when kept) on the validation split."""
+    return evaluate_model(run.eval_model, run.eval_loader, run.accelerator, metrics, desc="validation",
+                          disable_tqdm=run.args.disable_tqdm)
+
+
+def end_epoch(run: Run, train_loss: float, val: dict) -> None:
+    """Book-keeping after validation: best model, plateau LR, history, early stopping, checkpoint."""
+    args, accelerator, state = run.args, run.accelerator, run.state
+    metric = val[args.metric_for_best_model]
+    sign = 1.0 if args.greater_is_better else -1.0
+    improved = state.best_metric is None or sign * (metric - state.best_metric) > 0
+    state.epoch += 1
+    if improved:
+        state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
+        save_model(accelerator, run.eval_model, run.prepared.feature_extractor, run.output_dir)
+    else:
+        state.epochs_without_improvement += 1
+    lr_dropped = run.schedule.epoch_end(metric)
+    scores = {k: v for k, v in val.items() if k != "num_samples"}
+    entry = {"epoch": state.epoch, "step": state.global_step, "train_loss": train_loss,
+             "learning_rate": run.schedule.get_last_lr()[0], **{f"eval_{k}": v for k, v in scores.items()},
+             "best": improved}
+    state.log_history.append(entry)
+    accelerator.log({f"eval/{k}": v for k, v in scores.items()} | {"train/epoch_loss": train_loss},
+                    step=state.global_step)
+    accelerator.print(
+        f"epoch {state.epoch}: train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
+        f"val_accuracy {val['accuracy']:.4f} val_f1 {val['f1']:.4f} lr {entry['learning_rate']:.2e}"
+        + (" *best*" if improved else "") + (" (plateau: LR lowered)" if lr_dropped else "")
+    )
+    if args.early_stopping_patience and state.epochs_without_improvement >= args.early_stopping_patience:
+        state.stopped_early = True
+        accelerator.print(f"early stopping: no validation improvement for {args.early_stopping_patience} epochs")
+    save_checkpoint(accelerator, run.output_dir, state, args.save_total_limit)
+    if accelerator.is_main_process:
+        state.save(run.output_dir / TRAINER_STATE_NAME)
+
+
+def evaluate_test_split(run: Run) -> dict:
+    """The best model, as saved (the folder users will load), on the test split; writes `test_results.json`
+    and returns `test_*` results."""
+    args, accelerator, state, prepared = run.args, run.accelerator, run.state, run.prepared
+    accelerator.wait_for_everyone()
+    best_model = load_model(run.output_dir).to(accelerator.device)
+    test_loader = accelerator.prepare(DataLoader(prepared.splits["test"], batch_size=args.per_device_eval_batch_size,
+                                                 collate_fn=SpectrogramCollator(prepared.feature_extractor)))
+    test_metrics = ClassificationMetrics(prepared.num_labels, with_confusion_matrix=True)
+    result = evaluate_model(best_model, test_loader, accelerator, test_metrics, desc="test", disable_tqdm=args.disable_tqdm)
+    accelerator.print(
+        f"test (best model, epoch {state.best_epoch}): accuracy {result['accuracy']:.4f} f1 {result['f1']:.4f} "
+        f"loss {result['loss']:.4f} on {result['num_samples']} clips"
+    )
+    if accelerator.is_main_process:
+        write_json_atomic(run.output_dir / TEST_RESULTS_NAME, {
+            "accuracy": result["accuracy"], "f1": result["f1"], "loss": result["loss"],
+            "num_samples": result["num_samples"], "labels": state.label_names,
+            "confusion_matrix": result["confusion_matrix"], "best_epoch": state.best_epoch,
+        })
+    accelerator.log({f"test/{k}": result[k] for k in ("accuracy", "f1", "loss")}, step=state.global_step)
+    return {f"test_{k}": v for k, v in result.items() if k != "confusion_matrix"}
+
+
+def write_card(output_dir: Path, model_args, data_args, aug_config, args, prepared: PreparedData) -> Path:
+    """The model card `README.md` (+ confusion-matrix image) from the results just written."""
+    from ..model_card import write_model_card
+
+    source = model_args.model_name_or_path
+    base_model = source if source and not Path(source).exists() else None  # a Hub id, not a local folder
+    dataset = data_args.dataset or (Path(data_args.data_dir).name if data_args.data_dir else None)
+    return write_model_card(
+        output_dir, training_args=[model_args, aug_config, args], data_summary=prepared.report.to_dict(),
+        base_model=base_model, dataset_name=dataset,
+    )
