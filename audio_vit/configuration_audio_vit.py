@@ -7,7 +7,7 @@ POOLING_MODES = ("cls", "mean")
 BACKBONES = ("scratch", "timm")
 
 
-def _as_pair(value, name: str) -> list[int]:
+def as_pair(value, name: str) -> list[int]:
     """Accept an int or a (frequency, time) pair and return [frequency, time]."""
     if isinstance(value, int):
         return [value, value]
@@ -76,7 +76,7 @@ class AudioViTConfig(PreTrainedConfig):
     num_channels: int = 1
 
     def __post_init__(self, **kwargs):
-        self.patch_size = _as_pair(self.patch_size, "patch_size")
+        self.patch_size = as_pair(self.patch_size, "patch_size")
         if self.frequency_stride is None:
             self.frequency_stride = self.patch_size[0]
         if self.time_stride is None:

@@ -1,4 +1,4 @@
-"""AudioViT: a Vision Transformer over log-mel spectrograms, or a timm backbone behind the same API.
+"""AudioViT: a Vision Transformer over log-mel spectrograms, or a timm network behind the same API.
 
 Input layout everywhere: `input_values` of shape `(batch, num_mel_bins, frames)` (an optional channel
 axis of size 1 is accepted), as produced by `AudioViTFeatureExtractor`.
@@ -13,42 +13,12 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from .configuration_audio_vit import AudioViTConfig
+from .modeling_utils import DropPath, as_spectrogram_batch, patch_padding_mask, resize_pos_embed
 
 
 # ----------------------------------------------------------------------------------------------
 # Building blocks (small and separate, timm style)
 # ----------------------------------------------------------------------------------------------
-
-
-def as_spectrogram_batch(input_values: torch.Tensor, num_mel_bins: int) -> torch.Tensor:
-    """Check and normalise the model input to `(batch, 1, num_mel_bins, frames)`."""
-    if input_values.dim() == 3:
-        input_values = input_values.unsqueeze(1)
-    elif not (input_values.dim() == 4 and input_values.shape[1] == 1):
-        raise ValueError(
-            f"input_values must have shape (batch, num_mel_bins, frames) or (batch, 1, num_mel_bins, frames); "
-            f"got {tuple(input_values.shape)}"
-        )
-    if input_values.shape[2] != num_mel_bins:
-        raise ValueError(
-            f"input_values has {input_values.shape[2]} mel bins but the model expects num_mel_bins={num_mel_bins}; "
-            "use the feature extractor saved with this model"
-        )
-    return input_values
-
-
-def resize_position_embeddings(pos_embed: torch.Tensor, old_grid, new_grid) -> torch.Tensor:
-    """Bilinearly resize patch position embeddings `(1, Gf*Gt, D)` from `old_grid` to `new_grid` (Gf, Gt)."""
-    # While tracing with dynamic shapes (torch.export, ONNX) the grid is symbolic: comparing it with the
-    # training grid would become a guard that fixes the time axis, so traced graphs always interpolate
-    # (to the same size, bilinear with align_corners=False is the identity).
-    symbolic = any(isinstance(size, torch.SymInt) for size in new_grid)
-    if not symbolic and tuple(old_grid) == tuple(new_grid):
-        return pos_embed
-    dim = pos_embed.shape[-1]
-    grid = pos_embed.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)  # (1, D, Gf, Gt)
-    grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bilinear", align_corners=False)
-    return grid.to(pos_embed.dtype).permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim)
 
 
 class PatchEmbedding(nn.Module):
@@ -90,25 +60,10 @@ class AudioViTEmbeddings(nn.Module):
         patches, grid = self.patch_embeddings(spectrogram.to(self.cls_token.dtype))  # (B, N, D)
         # A clip longer or shorter than config.max_length gives another time grid: interpolate the
         # learned positions instead of failing with a shape error (the classic AST pain point).
-        patch_pos = resize_position_embeddings(self.position_embeddings[:, 1:], self.grid, grid)
+        patch_pos = resize_pos_embed(self.position_embeddings[:, 1:], self.grid, grid)
         cls = (self.cls_token + self.position_embeddings[:, :1]).expand(patches.shape[0], -1, -1)
         tokens = torch.cat([cls, patches + patch_pos], dim=1)  # (B, 1 + N, D)
         return self.dropout(tokens), grid
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drops the whole residual branch per example during training."""
-
-    def __init__(self, drop_prob: float = 0.0):
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
 
 
 class AudioViTSelfAttention(nn.Module):
@@ -162,16 +117,6 @@ class AudioViTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-def patch_padding_mask(attention_mask: torch.Tensor, config: AudioViTConfig, grid) -> torch.Tensor:
-    """Frame-level mask `(B, frames)` -> token-level mask `(B, 1 + Gf*Gt)`; a patch is valid if it sees any real frame."""
-    frames = attention_mask[:, None, None, :].to(torch.float32)  # (B, 1, 1, T)
-    valid_time = F.max_pool2d(frames, kernel_size=(1, config.patch_size[1]), stride=(1, config.time_stride))
-    valid_time = valid_time[..., : grid[1]].reshape(attention_mask.shape[0], 1, grid[1]) > 0  # (B, 1, Gt)
-    valid = valid_time.expand(-1, grid[0], -1).reshape(attention_mask.shape[0], -1)  # (B, Gf*Gt)
-    cls_valid = valid.new_ones(attention_mask.shape[0], 1)
-    return torch.cat([cls_valid, valid], dim=1)
-
-
 # ----------------------------------------------------------------------------------------------
 # Pretrained-model classes
 # ----------------------------------------------------------------------------------------------
@@ -200,35 +145,54 @@ class AudioViTPreTrainedModel(PreTrainedModel):
 
 
 class AudioViTModel(AudioViTPreTrainedModel):
-    """The bare encoder: returns token states (`last_hidden_state`) and a pooled embedding (`pooler_output`)."""
+    """The bare encoder: returns token states (`last_hidden_state`) and a pooled embedding (`pooler_output`).
+
+    A config with `backbone="timm"` builds an [`AudioViTTimmModel`] instead (a subclass with the same
+    outputs and declarations), so `AudioViTModel(config)` / `from_pretrained` serve both encoders.
+    """
+
+    # timm declares the weight-decay exceptions and the depth of each parameter the same way (timm/optim).
+    _NO_WEIGHT_DECAY = ("embeddings.cls_token", "embeddings.position_embeddings")
+    # Optional "audio_vit." prefix: the same matcher serves AudioViTForAudioClassification's parameter names.
+    _GROUP_MATCHER = {"stem": r"^(?:audio_vit\.)?embeddings", "blocks": r"^(?:audio_vit\.)?layers\.(\d+)"}
+    has_own_head = False  # the classification model adds a linear head on `pooler_output`
+
+    def __new__(cls, config: AudioViTConfig | None = None, *args, **kwargs):
+        if cls is AudioViTModel and getattr(config, "backbone", None) == "timm":
+            cls = AudioViTTimmModel
+        return super().__new__(cls)
 
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
         config.check_geometry()
-        if config.backbone == "timm":
-            from .backbones import TimmBackbone  # timm is only needed for timm backbones
-
-            self.timm_backbone = TimmBackbone(config)
-        else:
-            self.embeddings = AudioViTEmbeddings(config)
-            # Stochastic depth grows linearly with depth (plain Python: the model may be built on the meta device).
-            layers = config.num_hidden_layers
-            drop_rates = [config.drop_path_rate * i / max(1, layers - 1) for i in range(layers)]
-            self.layers = nn.ModuleList(AudioViTBlock(config, rate) for rate in drop_rates)
-            self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.embeddings = AudioViTEmbeddings(config)
+        # Stochastic depth grows linearly with depth (plain Python: the model may be built on the meta device).
+        layers = config.num_hidden_layers
+        drop_rates = [config.drop_path_rate * i / max(1, layers - 1) for i in range(layers)]
+        self.layers = nn.ModuleList(AudioViTBlock(config, rate) for rate in drop_rates)
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
     def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
-        """Final-norm token states `(B, 1 + N, D)` (CLS first) for the scratch ViT; backbone features for timm."""
-        if self.config.backbone == "timm":
-            return self.timm_backbone(input_values)[0]  # timm's forward_features output
-        return self._encode(input_values, attention_mask)[0]
+        """`last_hidden_state`: final-norm token states `(B, 1 + N, D)` (CLS first) for the scratch ViT."""
+        return self(input_values, attention_mask=attention_mask, return_dict=True).last_hidden_state
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the non-1-D parameters that get no weight decay (timm's convention)."""
+        return set(self._NO_WEIGHT_DECAY)
+
+    def group_matcher(self, coarse: bool = False):
+        """Depth of each parameter for layer-wise LR decay: embeddings 0, block N N+1, the rest (final norm, head) top."""
+        return dict(self._GROUP_MATCHER)
+
+    def get_classifier(self) -> list[nn.Module]:
+        return []  # the bare encoder has no head
 
     def _encode(self, input_values, attention_mask=None, output_hidden_states=False):
         tokens, grid = self.embeddings(input_values)
         token_mask = None
         if attention_mask is not None:
-            token_mask = patch_padding_mask(attention_mask, self.config, grid)
+            token_mask = patch_padding_mask(attention_mask, self.config.patch_size[1], self.config.time_stride, grid)
         attn_mask = token_mask[:, None, None, :] if token_mask is not None else None  # (B, 1, 1, N) broadcast
         hidden_states = (tokens,) if output_hidden_states else None
         for layer in self.layers:
@@ -262,34 +226,80 @@ class AudioViTModel(AudioViTPreTrainedModel):
         """
         output_hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if self.config.backbone == "timm":
-            last_hidden_state, pooled = self.timm_backbone(input_values)
-            hidden_states = None
-        else:
-            last_hidden_state, hidden_states, token_mask = self._encode(input_values, attention_mask, output_hidden_states)
-            pooled = self.pool(last_hidden_state, token_mask)
-        if not return_dict:
-            return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
-        return BaseModelOutputWithPooling(
-            last_hidden_state=last_hidden_state, pooler_output=pooled, hidden_states=hidden_states
-        )
+        last_hidden_state, hidden_states, token_mask = self._encode(input_values, attention_mask, output_hidden_states)
+        return _encoder_output(last_hidden_state, self.pool(last_hidden_state, token_mask), hidden_states, return_dict)
+
+
+class AudioViTTimmModel(AudioViTModel):
+    """[`AudioViTModel`] whose encoder is a timm network (`modeling_timm_encoder.TimmBackbone`).
+
+    `last_hidden_state` is timm's `forward_features` output (ViT: tokens `(B, prefix + N, D)`; CNN: a feature
+    map `(B, C, h, w)`, as in transformers' `TimmWrapperModel`), `pooler_output` timm's pre-logits `(B, D)`.
+    `attention_mask` is honoured as `TimmBackbone` describes. The network carries its own classification head.
+    """
+
+    has_own_head = True
+
+    def __init__(self, config: AudioViTConfig):
+        AudioViTPreTrainedModel.__init__(self, config)
+        config.check_geometry()
+        from .modeling_timm_encoder import TimmBackbone  # timm is only needed for timm backbones
+
+        self.timm_backbone = TimmBackbone(config)
+        self.post_init()
+
+    def no_weight_decay(self) -> set[str]:
+        return {f"timm_backbone.{name}" for name in self.timm_backbone.no_weight_decay()}
+
+    def group_matcher(self, coarse: bool = False):
+        """timm's grouping of its network (stem, blocks/stages, head); parameters outside it get the top id."""
+        ids = self.timm_backbone.layer_ids()
+        top = max(ids.values())
+        return lambda name: (ids.get(name.split("timm_backbone.", 1)[-1], top),)
+
+    def get_classifier(self) -> list[nn.Module]:
+        return self.timm_backbone.get_classifier()
+
+    def forward_head(self, last_hidden_state: torch.Tensor) -> torch.Tensor:
+        """Logits `(B, num_labels)` from timm's own head."""
+        return self.timm_backbone.forward_head(last_hidden_state)
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None, **kwargs):
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        features, pooled = self.timm_backbone(input_values, attention_mask)
+        return _encoder_output(features, pooled, None, return_dict)
+
+
+def _encoder_output(last_hidden_state, pooled, hidden_states, return_dict: bool):
+    if not return_dict:
+        return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
+    return BaseModelOutputWithPooling(last_hidden_state=last_hidden_state, pooler_output=pooled, hidden_states=hidden_states)
 
 
 class AudioViTForAudioClassification(AudioViTPreTrainedModel):
-    """AudioViT with a linear classification head on the pooled embedding."""
+    """AudioViT with a linear classification head on the pooled embedding (timm networks: their own head)."""
 
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.audio_vit = AudioViTModel(config)
-        if config.backbone == "timm":
-            # timm networks carry their own head (DeiT's distillation head included), built with num_labels outputs.
-            self.classifier = None
-        else:
+        self.classifier = None
+        if not self.audio_vit.has_own_head:
             self.classifier = nn.Sequential(
                 nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels)
             )
         self.post_init()
+
+    def no_weight_decay(self) -> set[str]:
+        return {f"audio_vit.{name}" for name in self.audio_vit.no_weight_decay()}
+
+    def group_matcher(self, coarse: bool = False):
+        return self.audio_vit.group_matcher(coarse)
+
+    def get_classifier(self) -> list[nn.Module]:
+        """The classification head module(s), what stays trainable when the backbone is frozen."""
+        return [self.classifier] if self.classifier is not None else self.audio_vit.get_classifier()
 
     def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled embeddings `(B, D)`, the input of the classification head."""
@@ -314,7 +324,7 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
             input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states, return_dict=True
         )
         if self.classifier is None:
-            logits = self.audio_vit.timm_backbone.forward_head(outputs.last_hidden_state)
+            logits = self.audio_vit.forward_head(outputs.last_hidden_state)
         else:
             logits = self.classifier(outputs.pooler_output)
         loss = self.compute_loss(logits, labels) if labels is not None else None
@@ -346,4 +356,4 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         return F.cross_entropy(logits.float(), labels.view(-1))
 
 
-__all__ = ["AudioViTPreTrainedModel", "AudioViTModel", "AudioViTForAudioClassification"]
+__all__ = ["AudioViTPreTrainedModel", "AudioViTModel", "AudioViTTimmModel", "AudioViTForAudioClassification"]

@@ -19,19 +19,20 @@ from safetensors.torch import save_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification, AudioViTModel
-from audio_vit.backbones import (
-    HeadOnlyThenUnfreeze,
+from audio_vit.modeling_timm_encoder import SpectrogramPatchEmbed, TimmBackbone
+from audio_vit.pretrained_weights import (
     PretrainedLoadReport,
-    SpectrogramPatchEmbed,
-    TimmBackbone,
-    classifier_parameter_names,
-    freeze_backbone,
-    layerwise_lr_param_groups,
     load_pretrained_backbone,
     read_pretrained_state_dict,
     reduce_stem,
     resize_patch_position_embeddings,
     timm_network,
+)
+from audio_vit.training.param_groups import (
+    HeadOnlyThenUnfreeze,
+    classifier_parameter_names,
+    freeze_backbone,
+    layerwise_lr_param_groups,
 )
 from tests.conftest import tiny_config_kwargs
 
@@ -478,7 +479,9 @@ def test_pretrained_checkpoint_loads_offline_without_audio_vit(imagenet_weights,
     checkpoint = tmp_path / "checkpoint"
     model.save_pretrained(checkpoint)
     AudioViTFeatureExtractor(num_mel_bins=MELS, max_length=FRAMES).save_pretrained(checkpoint)
-    assert (checkpoint / "backbones.py").is_file()  # the backbone code travels with the weights
+    # the network code travels with the weights; pretrained-weight loading and training code do not
+    assert (checkpoint / "modeling_timm_encoder.py").is_file() and (checkpoint / "modeling_utils.py").is_file()
+    assert not (checkpoint / "pretrained_weights.py").exists() and not (checkpoint / "backbones.py").exists()
 
     x = torch.randn(2, MELS, FRAMES)
     np.save(tmp_path / "x.npy", x.numpy())
@@ -505,12 +508,76 @@ def test_pretrained_checkpoint_loads_offline_without_audio_vit(imagenet_weights,
 
 
 def test_timm_is_optional_for_scratch_checkpoints(monkeypatch):
-    """backbones.py travels with every checkpoint; remote-code loading must not demand timm for a scratch model."""
+    """modeling_timm_encoder.py travels with every checkpoint; remote-code loading must not demand timm for a scratch model."""
     from transformers.dynamic_module_utils import get_imports
 
-    import audio_vit.backbones as backbones
+    import audio_vit.modeling_timm_encoder as timm_encoder
 
-    assert "timm" not in get_imports(backbones.__file__)
-    monkeypatch.setattr(backbones, "timm", None)
+    assert "timm" not in get_imports(timm_encoder.__file__)
+    monkeypatch.setattr(timm_encoder, "timm", None)
     with pytest.raises(ImportError, match="pip install timm"):
         AudioViTForAudioClassification(timm_config("resnet18"))
+
+
+# ----------------------------------------------------------------------------------------------
+# One model type, two encoders; declarations the training code reads
+# ----------------------------------------------------------------------------------------------
+
+
+def test_audio_vit_model_builds_the_timm_encoder_for_timm_configs():
+    from audio_vit.modeling_audio_vit import AudioViTTimmModel
+
+    bare = AudioViTModel(timm_config("resnet18"))
+    assert isinstance(bare, AudioViTTimmModel) and isinstance(bare, AudioViTModel)
+    assert type(AudioViTModel(AudioViTConfig(**tiny_config_kwargs()))) is AudioViTModel
+
+
+def test_timm_vit_attention_mask_ignores_padding(models):
+    """Token-pooled timm ViT, patches not overlapping the padding: with a frame mask, whatever sits in the
+    padding cannot change the logits (overlapping patches, as in the DeiT here, see a little of it)."""
+    model = models["vit_tiny_patch16_224"]
+    clip = torch.randn(1, MELS, 48, generator=torch.Generator().manual_seed(1))
+    padded_a = torch.cat([clip, torch.zeros(1, MELS, 16)], dim=-1)
+    padded_b = torch.cat([clip, 5 * torch.randn(1, MELS, 16)], dim=-1)
+    mask = torch.cat([torch.ones(1, 48), torch.zeros(1, 16)], dim=-1).long()
+    with torch.no_grad():
+        logits_a = model(padded_a, attention_mask=mask).logits
+        logits_b = model(padded_b, attention_mask=mask).logits
+        assert torch.allclose(logits_a, logits_b, atol=1e-5)
+        assert not torch.allclose(model(padded_a).logits, model(padded_b).logits, atol=1e-3)
+        # an all-ones mask changes nothing
+        torch.testing.assert_close(model(padded_a, attention_mask=torch.ones(1, 64)).logits, model(padded_a).logits)
+
+
+def test_timm_cnn_attention_mask_pools_over_real_frames(models):
+    model = models["resnet18"]
+    backbone = model.audio_vit.timm_backbone
+    x = torch.randn(2, MELS, FRAMES, generator=torch.Generator().manual_seed(2))
+    mask = torch.ones(2, FRAMES, dtype=torch.long)
+    mask[1, 32:] = 0  # the second clip: half real audio
+    with torch.no_grad():
+        features = backbone.model.forward_features(x.unsqueeze(1))  # (B, C, h, w)
+        width = features.shape[-1]
+        expected = torch.stack([features[0].mean(dim=(1, 2)), features[1, :, :, : width // 2].mean(dim=(1, 2))])
+        pooled = model.audio_vit(x, attention_mask=mask).pooler_output
+        torch.testing.assert_close(pooled, expected)
+        torch.testing.assert_close(model(x, attention_mask=mask).logits[0], model(x[:1]).logits[0])
+
+
+def test_weight_decay_rule_is_the_models_declaration(models):
+    from audio_vit.training.param_groups import no_decay_parameter_names, parameter_groups
+
+    scratch = AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs()))
+    assert scratch.no_weight_decay() == {"audio_vit.embeddings.cls_token", "audio_vit.embeddings.position_embeddings"}
+    deit = models["deit_tiny_distilled_patch16_224"]
+    prefix = "audio_vit.timm_backbone.model."
+    assert {prefix + n for n in ("pos_embed", "cls_token", "dist_token")} <= deit.no_weight_decay()
+    for model in (scratch, deit, models["resnet18"]):
+        no_decay = no_decay_parameter_names(model)
+        plain = parameter_groups(model, weight_decay=0.1)
+        assert {id(p) for p in plain[1]["params"]} == {id(p) for n, p in model.named_parameters() if n in no_decay}
+        layered = layerwise_lr_param_groups(model, base_lr=1.0, decay=0.5, weight_decay=0.1)
+        decayed = {id(p) for group in layered if group["weight_decay"] > 0 for p in group["params"]}
+        assert decayed == {id(p) for p in plain[0]["params"]}  # --layer-decay does not change which parameters decay
+    heads = classifier_parameter_names(deit)
+    assert heads and all(".head" in name for name in heads)

@@ -93,11 +93,11 @@ def test_pt2_export_matches_pytorch(model_dir, tmp_path):
 
 def test_position_resize_to_same_grid_is_identity():
     """Exported graphs always interpolate the positions; at the training grid that must change nothing."""
-    from audio_vit.modeling_audio_vit import resize_position_embeddings
+    from audio_vit.modeling_utils import resize_pos_embed
 
     pos = torch.randn(1, 12, 8)
     with torch.no_grad():
-        resized = resize_position_embeddings(pos, (1, 12), (1, 12)).clone()
+        resized = resize_pos_embed(pos, (1, 12), (1, 12)).clone()
         forced = torch.nn.functional.interpolate(
             pos.reshape(1, 1, 12, 8).permute(0, 3, 1, 2), size=(1, 12), mode="bilinear", align_corners=False
         ).permute(0, 2, 3, 1).reshape(1, 12, 8)

@@ -88,11 +88,11 @@ def test_other_clip_lengths_interpolate_positions(frames):
 
 
 def test_same_length_uses_learned_positions_unchanged():
-    from audio_vit.modeling_audio_vit import resize_position_embeddings
+    from audio_vit.modeling_utils import resize_pos_embed
 
     pos = torch.randn(1, 6, 4)
-    assert resize_position_embeddings(pos, (1, 6), (1, 6)) is pos
-    stretched = resize_position_embeddings(pos, (1, 6), (1, 12))
+    assert resize_pos_embed(pos, (1, 6), (1, 6)) is pos
+    stretched = resize_pos_embed(pos, (1, 6), (1, 12))
     assert stretched.shape == (1, 12, 4)
 
 

@@ -19,7 +19,7 @@ from audio_vit.training import (
     resolve_checkpoint,
     train,
 )
-from audio_vit.training.optimization import no_decay_parameter_names
+from audio_vit.training.param_groups import no_decay_parameter_names
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
 
 

@@ -7,38 +7,12 @@ import math
 import torch
 from torch import nn
 
-# Parameters that are not "weights" in the regularisation sense: decaying them towards zero hurts.
-NO_DECAY_NAME_PARTS = ("bias", "norm", "position_embeddings", "pos_embed", "cls_token", "dist_token")
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: decayed weights, and norms/biases/positional embeddings/cls token without decay."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        lowered = name.lower()
-        if param.ndim <= 1 or any(part in lowered for part in NO_DECAY_NAME_PARTS):
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def no_decay_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the parameters `parameter_groups` puts in the no-decay group (for tests and logs)."""
-    groups = parameter_groups(model, 0.0)
-    ids = {id(p) for p in groups[1]["params"]}
-    return {name for name, p in model.named_parameters() if id(p) in ids}
+from .param_groups import layerwise_lr_param_groups, parameter_groups
 
 
 def build_optimizer(model: nn.Module, args) -> torch.optim.AdamW:
+    """AdamW over all parameters; groups (weight decay, layer-wise LR) from `param_groups`."""
     if args.layer_decay:
-        from ..backbones import layerwise_lr_param_groups
-
         groups = layerwise_lr_param_groups(model, args.learning_rate, args.layer_decay, args.weight_decay)
     else:
         groups = parameter_groups(model, args.weight_decay)

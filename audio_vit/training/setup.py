@@ -209,7 +209,7 @@ def start_from_pretrained_backbone(model: AudioViTForAudioClassification, model_
             "--pretrained-backbone initialises a fresh model; it cannot be combined with --model-name-or-path "
             "(that checkpoint already holds its backbone weights)"
         )
-    from ..backbones import load_pretrained_backbone
+    from ..pretrained_weights import load_pretrained_backbone
 
     report = load_pretrained_backbone(
         model, model_args.pretrained_backbone, stem_reduction=model_args.stem_reduction,

@@ -22,7 +22,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..augmentation import AugmentationConfig
-from ..backbones import HeadOnlyThenUnfreeze, freeze_backbone
 from ..data import DataArguments, PreparedData, SpectrogramCollator
 from ..model_folder import (
     ALL_RESULTS_NAME,
@@ -36,6 +35,7 @@ from .arguments import ModelArguments, TrainingArguments
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .evaluation import ClassificationMetrics, evaluate_model
 from .optimization import LRSchedule, ModelEMA, build_optimizer
+from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
 from .setup import (
     build_feature_extractor,
     build_loaders,
