@@ -17,7 +17,8 @@ from typing import Any, Union
 
 import numpy as np
 import soundfile
-import soxr
+
+from .audio_utils import pcm_to_float32, resample, to_mono  # re-exported: decoding callers use them
 
 AudioSource = Union[str, os.PathLike, bytes, dict, io.IOBase]
 
@@ -71,17 +72,6 @@ def _pyav_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def pcm_to_float32(array: np.ndarray) -> np.ndarray:
-    """Integer PCM -> float32 in [-1, 1] (int16 / 32768 etc.); float input is only cast."""
-    array = np.asarray(array)
-    if np.issubdtype(array.dtype, np.integer):
-        info = np.iinfo(array.dtype)
-        if info.min == 0:  # unsigned PCM (8-bit WAV) is centred on the middle of its range
-            return ((array.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
-        return (array.astype(np.float64) / float(-info.min)).astype(np.float32)
-    return array.astype(np.float32, copy=False)
 
 
 def _open_bytes(source: AudioSource):
@@ -172,27 +162,6 @@ def decode_audio(source: AudioSource) -> DecodedAudio:
     else:
         errors.append("pyav: not installed (pip install av) for formats libsndfile cannot read")
     raise AudioDecodeError(name, "unreadable or corrupt audio (" + "; ".join(errors) + ")")
-
-
-def to_mono(waveform: np.ndarray) -> np.ndarray:
-    """(channels, num_samples) or (num_samples,) -> (num_samples,), averaging the channels."""
-    if waveform.ndim == 1:
-        return waveform
-    if waveform.shape[0] == 1:
-        return waveform[0]
-    return waveform.mean(axis=0, dtype=np.float32)
-
-
-def resample(waveform: np.ndarray, orig_sampling_rate: int, target_sampling_rate: int) -> np.ndarray:
-    """Resample a (num_samples,) or (channels, num_samples) waveform with soxr (HQ)."""
-    if orig_sampling_rate == target_sampling_rate or waveform.shape[-1] == 0:
-        return waveform
-    if orig_sampling_rate <= 0 or target_sampling_rate <= 0:
-        raise ValueError(f"sampling rates must be positive, got {orig_sampling_rate} -> {target_sampling_rate}")
-    if waveform.ndim == 1:
-        return soxr.resample(waveform, orig_sampling_rate, target_sampling_rate).astype(np.float32, copy=False)
-    resampled = soxr.resample(waveform.T, orig_sampling_rate, target_sampling_rate)  # soxr wants (T, C)
-    return np.ascontiguousarray(resampled.T, dtype=np.float32)
 
 
 def check_waveform(waveform: np.ndarray, name: str) -> np.ndarray:

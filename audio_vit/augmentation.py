@@ -14,9 +14,13 @@ after augmenting), fully vectorised over the batch:
 
 The same ops are correct on normalized values too if `fill_value=0.0` and `gain_db` is given in std units.
 Randomness comes from one `torch.Generator` seeded with `config.seed`, so a run is reproducible.
+
+On waveforms, before the feature extractor: `random_waveform_crop(clip, feature_extractor, generator)` keeps a
+random window of the samples `max_length` frames use, starting on the frame grid.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -178,3 +182,39 @@ class SpectrogramAugmenter:
 
 
 __all__ = ["AugmentationConfig", "SpectrogramAugmenter"]
+
+
+def random_waveform_crop(waveform: np.ndarray, feature_extractor, generator=None,
+                         max_length: Optional[int] = None) -> np.ndarray:
+    """A random window of a long clip: the `feature_extractor.samples_for(max_length)` samples that make
+    `max_length` frames (default: the extractor's), starting at a multiple of `hop_length`, so the frames stay on
+    the full clip's frame grid. Clips that short are returned as they are.
+
+    Args:
+        waveform (`np.ndarray`): `(samples,)` or `(channels, samples)`; the last axis is cropped.
+        feature_extractor: an `AudioViTFeatureExtractor` (its `hop_length`, `max_length`, `samples_for`).
+        generator (`int`, `numpy.random.Generator`, `torch.Generator` or `None`): the randomness; an int seed
+            makes crops reproducible.
+        max_length (`int`, *optional*): frames to keep; defaults to `feature_extractor.max_length`.
+    """
+    max_length = feature_extractor.max_length if max_length is None else max_length
+    if max_length is None:
+        raise ValueError("random_waveform_crop needs a max_length (frames): the feature extractor has none")
+    keep = feature_extractor.samples_for(max_length)
+    length = waveform.shape[-1]
+    if length <= keep:
+        return waveform
+    start = _random_int(generator, (length - keep) // feature_extractor.hop_length) * feature_extractor.hop_length
+    return waveform[..., start : start + keep]
+
+
+def _random_int(generator, high: int) -> int:
+    """A uniform integer in [0, high]."""
+    if isinstance(generator, torch.Generator):
+        return int(torch.randint(0, high + 1, (1,), generator=generator))
+    if generator is None or isinstance(generator, (numbers.Integral, np.random.Generator)):
+        return int(np.random.default_rng(generator).integers(0, high + 1))
+    raise TypeError(
+        f"generator of type {type(generator).__name__} is not supported; expected an int seed, "
+        "numpy.random.Generator, torch.Generator or None"
+    )

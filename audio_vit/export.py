@@ -19,12 +19,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .model_folder import CONFIG_NAME, PREPROCESSOR_NAME
+
 FORMATS = ("onnx", "pt2")
 DEFAULT_OPSET = 18  # the dynamo exporter's native opset
 DEFAULT_ATOL = 1e-4
 EXPORT_FILENAMES = {"onnx": "model.onnx", "pt2": "model.pt2"}
 # Files copied next to the exported model: the feature extractor makes its input, the config names its outputs.
-SIDECAR_FILES = ("preprocessor_config.json", "config.json")
+SIDECAR_FILES = (PREPROCESSOR_NAME, CONFIG_NAME)
 
 
 class ExportMismatchError(RuntimeError):

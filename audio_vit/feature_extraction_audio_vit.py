@@ -1,12 +1,12 @@
 """AudioViT feature extractor: waveforms -> log-mel "images" `(batch, num_mel_bins, frames)`.
 
 This file is copied next to saved checkpoints for `trust_remote_code` loading, so it imports only
-third-party packages (numpy, torch, transformers; librosa and soxr lazily), never other audio_vit modules.
+third-party packages (numpy, torch, transformers; librosa lazily) and `audio_utils.py` beside it.
+Training-time randomness (random crops) is not here: see `audio_vit.augmentation.random_waveform_crop`.
 """
 from __future__ import annotations
 
 import copy
-
 import numbers
 from typing import Any
 
@@ -16,20 +16,13 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
+from .audio_utils import pcm_to_float32, resample, to_mono
+
 logger = logging.get_logger(__name__)
 
 MEL_SCALES = ("slaney", "htk")
 PADDING_STRATEGIES = ("max_length", "longest", "do_not_pad")
 RETURN_TENSORS = (None, "np", "pt")
-
-
-def _int_pcm_to_float(array: np.ndarray) -> np.ndarray:
-    """Scale integer PCM to float32 in [-1, 1]: int16 / 32768, uint8 (x - 128) / 128, ..."""
-    info = np.iinfo(array.dtype)
-    half_range = float(2 ** (info.bits - 1))
-    if info.min < 0:
-        return array.astype(np.float32) / np.float32(half_range)
-    return (array.astype(np.float32) - np.float32(half_range)) / np.float32(half_range)
 
 
 class AudioViTFeatureExtractor(SequenceFeatureExtractor):
@@ -266,22 +259,16 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 f"item {index} of the batch has shape {tuple(clip.shape)}, more channels than samples; expected "
                 "(channels, samples) -- soundfile returns (samples, channels), pass `array.T`"
             )
-        if np.issubdtype(clip.dtype, np.integer):
-            clip = _int_pcm_to_float(clip)
-        elif np.issubdtype(clip.dtype, np.floating):
-            clip = clip.astype(np.float32, copy=False)
-        else:
+        if not (np.issubdtype(clip.dtype, np.integer) or np.issubdtype(clip.dtype, np.floating)):
             raise ValueError(
                 f"item {index} of the batch has dtype {clip.dtype}; expected floating point or integer PCM samples"
             )
-        if clip.ndim == 2:
-            if clip.shape[0] > 8:
-                logger.warning_once(
-                    f"A 2-D input of shape {tuple(clip.shape)} is read as ONE clip of {clip.shape[0]} channels and "
-                    "averaged; pass a list of 1-D clips for a batch."
-                )
-            clip = clip.mean(axis=0, dtype=np.float32)  # downmix (channels, samples) -> (samples,)
-        return clip
+        if clip.ndim == 2 and clip.shape[0] > 8:
+            logger.warning_once(
+                f"A 2-D input of shape {tuple(clip.shape)} is read as ONE clip of {clip.shape[0]} channels and "
+                "averaged; pass a list of 1-D clips for a batch."
+            )
+        return to_mono(pcm_to_float32(clip))  # downmix (channels, samples) -> (samples,)
 
     @staticmethod
     def _non_finite_error(clip: np.ndarray, index: int) -> ValueError:
@@ -289,24 +276,6 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         count = int((~np.isfinite(clip)).sum())
         return ValueError(
             f"item {index} of the batch contains {what} ({count} non-finite samples); expected finite audio samples"
-        )
-
-    def _resample(self, clip: np.ndarray, orig_sr: int) -> np.ndarray:
-        import soxr
-
-        return soxr.resample(clip, orig_sr, self.sampling_rate, quality="HQ").astype(np.float32, copy=False)
-
-    @staticmethod
-    def _random_offsets(generator, highs: list[int]) -> list[int]:
-        """Uniform integers in [0, high] for each high (one draw per clip that needs a crop)."""
-        if isinstance(generator, torch.Generator):
-            return [int(torch.randint(0, h + 1, (1,), generator=generator)) for h in highs]
-        if generator is None or isinstance(generator, (numbers.Integral, np.random.Generator)):
-            rng = np.random.default_rng(generator)
-            return [int(rng.integers(0, h + 1)) for h in highs]
-        raise TypeError(
-            f"generator of type {type(generator).__name__} is not supported; expected an int seed, "
-            "numpy.random.Generator, torch.Generator or None"
         )
 
     # ------------------------------------------------------------------ main entry point
@@ -318,12 +287,10 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         padding: str | bool = "max_length",
         truncation: bool = True,
         max_length: int | None = None,
-        random_crop: bool = False,
         resample: bool = False,
         do_normalize: bool | None = None,
         return_attention_mask: bool | None = None,
         device: str | torch.device | None = None,
-        generator: int | np.random.Generator | torch.Generator | None = None,
         **kwargs,
     ) -> BatchFeature:
         r"""Compute `input_values` `(batch, num_mel_bins, frames)` (and optionally `attention_mask` `(batch, frames)`).
@@ -342,97 +309,38 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 With `truncation=False`, `"max_length"` pads to `max(max_length, longest)`.
             truncation (`bool`, defaults to `True`): cut clips longer than `max_length` frames to `max_length` frames.
             max_length (`int`, *optional*): frames; defaults to `self.max_length`.
-            random_crop (`bool`, defaults to `False`): for training, truncate long clips at a random offset (a
-                multiple of `hop_length`, so frames stay on the full clip's frame grid) instead of at the start.
             resample (`bool`, defaults to `False`): resample clips at another `sampling_rate` with soxr (HQ).
             do_normalize (`bool`, *optional*): apply `normalize`; defaults to `self.do_normalize`.
                 `False` returns raw log-mel dB.
             return_attention_mask (`bool`, *optional*): defaults to `self.return_attention_mask`.
             device (`str` or `torch.device`, *optional*): compute on this device (e.g. `"cuda"`). With
                 `return_tensors="pt"` the results stay on that device; otherwise they come back as CPU numpy.
-            generator (`int`, `numpy.random.Generator`, `torch.Generator` or `None`): randomness of `random_crop`;
-                an int seed makes crops reproducible.
         """
         if kwargs:
             raise TypeError(f"unexpected keyword arguments {sorted(kwargs)} for {type(self).__name__}.__call__")
-        if return_tensors not in RETURN_TENSORS:
-            raise ValueError(f"return_tensors={return_tensors!r} must be one of {RETURN_TENSORS}")
-        padding = {True: "longest", False: "do_not_pad"}.get(padding, padding)
-        if padding not in PADDING_STRATEGIES:
-            raise ValueError(f"padding={padding!r} must be one of {PADDING_STRATEGIES} or a bool")
-        max_length = self.max_length if max_length is None else max_length
-        if max_length is not None and (not isinstance(max_length, numbers.Integral) or max_length <= 0):
-            raise ValueError(f"max_length={max_length!r} must be a positive int (frames) or None")
-        if padding == "max_length" and max_length is None:
-            padding = "longest"  # no fixed length configured
-        truncation = truncation and max_length is not None
-        if random_crop and not truncation:
-            raise ValueError("random_crop=True needs truncation=True and a max_length (it crops to max_length frames)")
+        padding, max_length, truncation, device = self._check_call_options(
+            return_tensors, padding, max_length, truncation, device
+        )
         do_normalize = self.do_normalize if do_normalize is None else do_normalize
         return_attention_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
-        device = torch.device("cpu") if device is None else torch.device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={str(device)!r} was requested but CUDA is not available (torch.cuda.is_available() is "
-                "False); pass device=None or 'cpu'"
-            )
-
-        if sampling_rate is None:
-            logger.warning_once(
-                f"No sampling_rate was passed to {type(self).__name__}; assuming the extractor's "
-                f"{self.sampling_rate} Hz. Pass sampling_rate to catch mismatched audio."
-            )
-            sampling_rate = self.sampling_rate
-        if sampling_rate != self.sampling_rate and not resample:
-            raise ValueError(
-                f"sampling_rate={sampling_rate} does not match the feature extractor's {self.sampling_rate}; "
-                "resample first or pass resample=True"
-            )
-
-        clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
-        for i, clip in enumerate(clips):  # the whole clip, also what truncation drops (numpy: no thread hand-offs)
-            if not np.isfinite(clip).all():
-                raise self._non_finite_error(clip, i)
-        if sampling_rate != self.sampling_rate:
-            clips = [self._resample(clip, sampling_rate) for clip in clips]
+        clips = self._prepare_clips(raw_speech, sampling_rate, resample)
 
         # Samples of each clip used (truncation) and the frames each one fills with real audio.
         lengths = [len(clip) for clip in clips]
-        starts = [0] * len(clips)
         if truncation:
-            keep = self.samples_for(max_length)
-            long_ones = [i for i, n in enumerate(lengths) if n > keep]
-            if random_crop and long_ones:
-                steps = self._random_offsets(generator, [(lengths[i] - keep) // self.hop_length for i in long_ones])
-                for i, step in zip(long_ones, steps):
-                    starts[i] = step * self.hop_length
-            lengths = [min(n, keep) for n in lengths]
+            lengths = [min(n, self.samples_for(max_length)) for n in lengths]
         valid_frames = [self.frames_for(n) for n in lengths]
         if truncation:
             valid_frames = [min(f, max_length) for f in valid_frames]
         longest = max(valid_frames)
-        if padding == "max_length":
-            num_frames = max(max_length, longest)
-        else:
-            num_frames = longest
+        num_frames = max(max_length, longest) if padding == "max_length" else longest
         if padding == "do_not_pad" and return_tensors is not None and len(set(valid_frames)) > 1:
             raise ValueError(
                 f"padding='do_not_pad' gives clips of different lengths ({min(valid_frames)} to {longest} frames), "
                 f"which cannot be stacked into return_tensors={return_tensors!r}; pad, or use return_tensors=None"
             )
 
-        # Zero-padded batch with librosa's centre padding (n_fft // 2 zeros on the left) built in: (B, samples).
-        # Built in numpy: torch would run each row copy as a parallel op, and on a busy machine every parallel
-        # op waits for the other thread to be scheduled (milliseconds each).
-        half = self.n_fft // 2
-        total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
-        waveforms = np.empty((len(clips), total), dtype=np.float32)
-        waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
-        for i, (clip, start, n) in enumerate(zip(clips, starts, lengths)):
-            waveforms[i, half : half + n] = clip[start : start + n]
-            waveforms[i, half + n :] = self.padding_value
-        waveforms = torch.from_numpy(waveforms)
-
+        waveforms = self._padded_waveforms(clips, lengths, num_frames)
         # Large batches (datasets.map) go through in chunks so the (clips, frames, n_fft) intermediates stay small.
         chunk = max(1, self.max_frames_per_chunk // num_frames)
         with torch.no_grad():  # not inference_mode: the outputs may feed a model that is being trained
@@ -443,28 +351,65 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             log_mel = parts[0] if len(parts) == 1 else torch.cat(parts)  # (B, num_mel_bins, frames)
             if do_normalize:
                 log_mel.sub_(self.mean).div_(self.std)  # self.normalize, in place
-
         attention_mask = None
         if return_attention_mask:
             attention_mask = (torch.arange(num_frames)[None, :] < torch.tensor(valid_frames)[:, None]).to(torch.int32)
-
-        if return_tensors == "pt":
-            data = {"input_values": log_mel}
-            if attention_mask is not None:
-                data["attention_mask"] = attention_mask.to(device)
-            return BatchFeature(data, tensor_type=None)
-        values = log_mel.cpu().numpy()
-        mask = None if attention_mask is None else attention_mask.numpy()
-        if return_tensors == "np":
-            data = {"input_values": values}
-            if mask is not None:
-                data["attention_mask"] = mask
-            return BatchFeature(data)
         keep_frames = valid_frames if padding == "do_not_pad" else [num_frames] * len(clips)
-        data = {"input_values": [values[i, :, : keep_frames[i]] for i in range(len(clips))]}
-        if mask is not None:
-            data["attention_mask"] = [mask[i, : keep_frames[i]] for i in range(len(clips))]
-        return BatchFeature(data)
+        return _batch_feature(log_mel, attention_mask, return_tensors, keep_frames, device)
+
+    def _check_call_options(self, return_tensors, padding, max_length, truncation, device):
+        """Validated (padding strategy, max_length, truncation, device) of one `__call__`."""
+        if return_tensors not in RETURN_TENSORS:
+            raise ValueError(f"return_tensors={return_tensors!r} must be one of {RETURN_TENSORS}")
+        padding = {True: "longest", False: "do_not_pad"}.get(padding, padding)
+        if padding not in PADDING_STRATEGIES:
+            raise ValueError(f"padding={padding!r} must be one of {PADDING_STRATEGIES} or a bool")
+        max_length = self.max_length if max_length is None else max_length
+        if max_length is not None and (not isinstance(max_length, numbers.Integral) or max_length <= 0):
+            raise ValueError(f"max_length={max_length!r} must be a positive int (frames) or None")
+        if padding == "max_length" and max_length is None:
+            padding = "longest"  # no fixed length configured
+        device = torch.device("cpu") if device is None else torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={str(device)!r} was requested but CUDA is not available (torch.cuda.is_available() is "
+                "False); pass device=None or 'cpu'"
+            )
+        return padding, max_length, truncation and max_length is not None, device
+
+    def _prepare_clips(self, raw_speech, sampling_rate: int | None, resample_audio: bool) -> list[np.ndarray]:
+        """The batch as finite mono float32 clips at `self.sampling_rate` (resampled only when asked)."""
+        if sampling_rate is None:
+            logger.warning_once(
+                f"No sampling_rate was passed to {type(self).__name__}; assuming the extractor's "
+                f"{self.sampling_rate} Hz. Pass sampling_rate to catch mismatched audio."
+            )
+            sampling_rate = self.sampling_rate
+        if sampling_rate != self.sampling_rate and not resample_audio:
+            raise ValueError(
+                f"sampling_rate={sampling_rate} does not match the feature extractor's {self.sampling_rate}; "
+                "resample first or pass resample=True"
+            )
+        clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
+        for i, clip in enumerate(clips):  # the whole clip, also what truncation drops (numpy: no thread hand-offs)
+            if not np.isfinite(clip).all():
+                raise self._non_finite_error(clip, i)
+        return [resample(clip, sampling_rate, self.sampling_rate) for clip in clips]
+
+    def _padded_waveforms(self, clips: list[np.ndarray], lengths: list[int], num_frames: int) -> torch.Tensor:
+        """Zero-padded batch `(B, samples)` with librosa's centre padding (n_fft // 2 zeros on the left) built in.
+
+        Built in numpy: torch would run each row copy as a parallel op, and on a busy machine every parallel
+        op waits for the other thread to be scheduled (milliseconds each).
+        """
+        half = self.n_fft // 2
+        total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
+        waveforms = np.empty((len(clips), total), dtype=np.float32)
+        waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
+        for i, (clip, n) in enumerate(zip(clips, lengths)):
+            waveforms[i, half : half + n] = clip[:n]
+            waveforms[i, half + n :] = self.padding_value
+        return torch.from_numpy(waveforms)
 
     def _log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
         """Centre-padded waveforms (B, samples) -> clipped log-mel dB (B, num_mel_bins, num_frames)."""
@@ -487,6 +432,26 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             clip_max = masked.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
             floor = clip_max.mul_(10.0 ** (-self.top_db / 10.0)).clamp_(min=1e-10)
         return mel.clamp_(min=floor).log10_().mul_(10.0)
+
+
+def _batch_feature(log_mel: torch.Tensor, attention_mask, return_tensors, keep_frames: list[int], device) -> BatchFeature:
+    """`input_values` (+ `attention_mask`) as torch (on `device`), numpy, or lists of per-clip numpy arrays."""
+    if return_tensors == "pt":
+        data = {"input_values": log_mel}
+        if attention_mask is not None:
+            data["attention_mask"] = attention_mask.to(device)
+        return BatchFeature(data, tensor_type=None)
+    values = log_mel.cpu().numpy()
+    mask = None if attention_mask is None else attention_mask.numpy()
+    if return_tensors == "np":
+        data = {"input_values": values}
+        if mask is not None:
+            data["attention_mask"] = mask
+        return BatchFeature(data)
+    data = {"input_values": [values[i, :, : keep_frames[i]] for i in range(len(keep_frames))]}
+    if mask is not None:
+        data["attention_mask"] = [mask[i, : keep_frames[i]] for i in range(len(keep_frames))]
+    return BatchFeature(data)
 
 
 __all__ = ["AudioViTFeatureExtractor"]

@@ -1,4 +1,11 @@
-"""`pipeline("audio-classification")` that works on a pip-only machine (no FFmpeg binary, no torchaudio)."""
+"""An audio-classification pipeline that works on a pip-only machine (no FFmpeg binary, no torchaudio).
+
+Nothing is patched process-wide: ask for it per pipeline,
+
+    from audio_vit import audio_classification_pipeline
+    classifier = audio_classification_pipeline("outputs/fsdd-demo")  # or:
+    classifier = transformers.pipeline("audio-classification", model=..., pipeline_class=AudioViTAudioClassificationPipeline)
+"""
 from __future__ import annotations
 
 import io
@@ -7,12 +14,13 @@ import numpy as np
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
 from .audio_io import load_audio
+from .audio_utils import resample, to_mono
 
 
 class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
     """Drop-in `AudioClassificationPipeline`: local files and bytes are decoded with soundfile (fallbacks in
-    `audio_vit.audio_io`), multichannel audio is downmixed and other sampling rates are resampled with soxr,
-    then everything else is left to transformers' implementation."""
+    `audio_vit.audio_io`), multichannel audio is downmixed and other sampling rates are resampled with soxr
+    (`audio_vit.audio_utils`), then everything else is left to transformers' implementation."""
 
     def preprocess(self, inputs):
         target_rate = self.feature_extractor.sampling_rate
@@ -31,12 +39,16 @@ class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
             if waveform is None:
                 raise ValueError('a dict input needs a "raw" or "array" waveform and a "sampling_rate"')
             waveform = np.asarray(getattr(waveform, "numpy", lambda: waveform)(), dtype=np.float32)
-            if waveform.ndim == 2:  # (channels, samples) -> mono
-                waveform = waveform.mean(axis=0)
-            rate = int(inputs.pop("sampling_rate"))
-            if rate != target_rate:
-                import soxr
-
-                waveform = soxr.resample(waveform, rate, target_rate, quality="HQ").astype(np.float32)
-            inputs = waveform
+            inputs = resample(to_mono(waveform), int(inputs.pop("sampling_rate")), target_rate)  # (channels, samples) -> mono
         return super().preprocess(inputs)
+
+
+def audio_classification_pipeline(model, **kwargs):
+    """`transformers.pipeline("audio-classification", model=model, pipeline_class=AudioViTAudioClassificationPipeline,
+    **kwargs)`: files, bytes and arrays at any sampling rate, without FFmpeg or torchaudio."""
+    from transformers import pipeline
+
+    return pipeline("audio-classification", model=model, pipeline_class=AudioViTAudioClassificationPipeline, **kwargs)
+
+
+__all__ = ["AudioViTAudioClassificationPipeline", "audio_classification_pipeline"]

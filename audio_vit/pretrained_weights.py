@@ -22,12 +22,13 @@ import torch
 from timm.layers import resample_abs_pos_embed, resample_patch_embed
 from torch import nn
 
+from .model_folder import PICKLE_WEIGHTS_NAME, SAFE_WEIGHTS_NAME
 from .modeling_timm_encoder import TimmBackbone
 from .modeling_utils import resize_pos_embed
 
 STEM_REDUCTIONS = ("sum", "mean")
 POS_EMBED_RESIZES = ("interpolate", "crop")
-WEIGHT_FILE_NAMES = ("model.safetensors", "pytorch_model.bin", "model.pth", "pytorch_model.pth")
+WEIGHT_FILE_NAMES = (SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME, "model.pth", "pytorch_model.pth")
 
 
 def timm_network(model: nn.Module) -> nn.Module:
@@ -119,7 +120,7 @@ def _load_from_hub(repo_id: str, revision: str | None, cache_dir) -> dict[str, t
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     errors = []
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    for name in (SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME):
         try:
             return _load_weight_file(Path(hf_hub_download(repo_id, name, revision=revision, cache_dir=cache_dir)))
         except (EntryNotFoundError, LocalEntryNotFoundError, OSError) as error:

@@ -1,4 +1,8 @@
-"""Hooks audio_vit into transformers: Auto classes, `trust_remote_code` checkpoints and the audio pipeline."""
+"""Hooks audio_vit into transformers: Auto classes and `trust_remote_code` checkpoints.
+
+The audio pipeline is not patched process-wide: `audio_vit.audio_classification_pipeline` (or
+`pipeline_class=AudioViTAudioClassificationPipeline`) asks for ours per pipeline.
+"""
 from __future__ import annotations
 
 from transformers import (
@@ -7,13 +11,10 @@ from transformers import (
     AutoModel,
     AutoModelForAudioClassification,
 )
-from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_audio_vit import AudioViTConfig
 from .feature_extraction_audio_vit import AudioViTFeatureExtractor
 from .modeling_audio_vit import AudioViTForAudioClassification, AudioViTModel
-
-PIPELINE_IMPL = "audio_vit.pipeline_audio_vit.AudioViTAudioClassificationPipeline"
 
 
 def register_auto_classes() -> None:
@@ -30,7 +31,3 @@ def register_auto_classes() -> None:
     AudioViTModel.register_for_auto_class("AutoModel")
     AudioViTForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
 
-    # transformers' audio pipeline decodes files with the ffmpeg binary and resamples with torchaudio;
-    # ours is a subclass that falls back to soundfile/soxr, so it serves every model and we swap the
-    # implementation in place (register_pipeline would log an "overwriting" warning on every import).
-    PIPELINE_REGISTRY.supported_tasks["audio-classification"]["impl"] = PIPELINE_IMPL

@@ -144,18 +144,19 @@ def test_attention_mask_marks_real_audio(clips, long_clip):
 
 
 def test_random_crop_is_reproducible_and_on_the_frame_grid(long_clip, clips):
+    from audio_vit.augmentation import random_waveform_crop
+
     fe = AudioViTFeatureExtractor(**dict(SMALL, top_db=None, do_normalize=False))
     full = librosa_log_mel(long_clip, fe)
     max_step = (len(long_clip) - fe.samples_for(fe.max_length)) // fe.hop_length
 
     def crop(seed):
-        return fe(long_clip, sampling_rate=FSDD_RATE, random_crop=True, generator=seed, return_tensors="np")["input_values"][0]
+        return fe(random_waveform_crop(long_clip, fe, generator=seed), sampling_rate=FSDD_RATE,
+                  return_tensors="np")["input_values"][0]
 
     first = crop(0)
     assert np.array_equal(first, crop(0))
-    assert np.array_equal(
-        first, fe(long_clip, sampling_rate=FSDD_RATE, random_crop=True, generator=np.random.default_rng(0), return_tensors="np")["input_values"][0]
-    )
+    assert np.array_equal(first, crop(np.random.default_rng(0)))
     crops = [crop(seed) for seed in range(6)]
     assert len({c.tobytes() for c in crops}) > 1  # different seeds, different crops
     # Frames after the first few (which see the crop's own zero padding) equal the full clip's frames k, k+1, ...
@@ -163,11 +164,13 @@ def test_random_crop_is_reproducible_and_on_the_frame_grid(long_clip, clips):
     for c in crops:
         matches = [k for k in range(max_step + 1) if np.abs(c[:, edge:] - full[:, k + edge : k + fe.max_length]).max() < ALL_TOL]
         assert len(matches) == 1 and 0 <= matches[0] <= max_step
-    # Short clips are not cropped, just padded; a torch.Generator works too.
-    short = fe(clips[0], sampling_rate=FSDD_RATE, random_crop=True, generator=torch.Generator().manual_seed(1), return_tensors="np")
-    assert np.array_equal(short["input_values"], fe(clips[0], sampling_rate=FSDD_RATE, return_tensors="np")["input_values"])
-    with pytest.raises(ValueError, match="random_crop"):
-        fe(long_clip, sampling_rate=FSDD_RATE, random_crop=True, truncation=False)
+    # Short clips are not cropped; a torch.Generator works too.
+    assert random_waveform_crop(clips[0], fe, generator=torch.Generator().manual_seed(1)) is clips[0]
+    assert len(random_waveform_crop(long_clip, fe, generator=torch.Generator().manual_seed(1))) == fe.samples_for(fe.max_length)
+    with pytest.raises(TypeError, match="generator"):
+        random_waveform_crop(long_clip, fe, generator="seed")
+    with pytest.raises(TypeError, match="random_crop"):  # the extractor itself has no randomness any more
+        fe(long_clip, sampling_rate=FSDD_RATE, random_crop=True)
 
 
 def test_stereo_is_downmixed_and_int_pcm_is_scaled(clips):

@@ -29,8 +29,8 @@ def test_short_fsdd_demo_run_clears_the_accuracy_floor(fsdd_dir, tmp_path, capsy
     assert len(state["log_history"]) == 5
 
     # the folder is a working model: the pipeline classifies a real test clip from its file
-    from transformers import pipeline
+    from audio_vit import audio_classification_pipeline
 
-    classifier = pipeline("audio-classification", model=str(out))
+    classifier = audio_classification_pipeline(str(out))
     top = classifier(str(fsdd_dir / "recordings" / "7_jackson_0.flac"))[0]
     assert set(top) >= {"label", "score"} and top["label"] in [str(d) for d in range(10)]

@@ -15,14 +15,15 @@ from transformers import (
     AutoFeatureExtractor,
     AutoModel,
     AutoModelForAudioClassification,
-    pipeline,
 )
 
 from audio_vit import (
+    AudioViTAudioClassificationPipeline,
     AudioViTConfig,
     AudioViTFeatureExtractor,
     AudioViTForAudioClassification,
     AudioViTModel,
+    audio_classification_pipeline,
 )
 from tests.conftest import tiny_config_kwargs
 
@@ -72,8 +73,15 @@ def test_auto_from_pretrained_reproduces_logits(saved_model_dir):
     assert isinstance(base, AudioViTModel)
 
 
+def test_import_leaves_transformers_pipeline_alone():
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    impl = PIPELINE_REGISTRY.supported_tasks["audio-classification"]["impl"]
+    assert "audio_vit" not in str(getattr(impl, "__module__", impl))
+
+
 def test_pipeline_on_file_and_resampled_array(saved_model_dir, fsdd_clips, tmp_path):
-    classifier = pipeline("audio-classification", model=str(saved_model_dir))
+    classifier = audio_classification_pipeline(str(saved_model_dir))
     clip = fsdd_clips[0]  # FLAC at 8 kHz, the extractor runs at 16 kHz: the pipeline must resample
     from_path = classifier(str(clip), top_k=2)
     assert len(from_path) == 2 and {r["label"] for r in from_path} <= {"zero", "one", "two"}

@@ -127,7 +127,7 @@ def test_card_body_sections(model_dir):
     assert "| `learning_rate` | 0.001 |" in text and "output_dir" not in text
     assert "| accuracy | 0.9 |" in text and "| loss | 0.3141 |" in text and "(30 clips)" in text
     assert "![confusion matrix](confusion_matrix.png)" in text
-    assert 'pipeline("audio-classification", model="someone/tiny-fsdd")' in text
+    assert 'audio_classification_pipeline("someone/tiny-fsdd")' in text
     assert "trust_remote_code=True" in text and "from_pretrained" in text
     assert "| `seed` | 42 |" in text
     # data table from data_report.json
@@ -353,7 +353,7 @@ def test_plain_pickle_weights_load_when_allowed(model_dir, tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 EXPECTED_UPLOAD = [
-    "README.md", "config.json", "configuration_audio_vit.py", "confusion_matrix.png", "data_report.json",
+    "README.md", "audio_utils.py", "config.json", "configuration_audio_vit.py", "confusion_matrix.png", "data_report.json",
     "feature_extraction_audio_vit.py", "model.safetensors", "modeling_audio_vit.py", "modeling_timm_encoder.py",
     "modeling_utils.py", "preprocessor_config.json", "test_results.json", "trainer_state.json",
 ]

@@ -24,7 +24,8 @@ from typing import Optional
 
 from transformers import HfArgumentParser
 
-from ..data import DataArguments, DataError, build_datasets, save_prepared
+from ..data import SUMMARY_NAME, DataArguments, DataError, build_datasets, save_prepared
+from ..model_folder import PREPROCESSOR_NAME
 
 
 @dataclass
@@ -68,7 +69,7 @@ def remove_previous_output(output_dir: Path) -> None:
     for split in splits:
         if (output_dir / split).is_dir():
             shutil.rmtree(output_dir / split)
-    for name in ("dataset_dict.json", "summary.json", "preprocessor_config.json"):
+    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME):
         (output_dir / name).unlink(missing_ok=True)
 
 
@@ -107,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audio-vit prepare: error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
-    summary = json.loads((output_dir / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((output_dir / SUMMARY_NAME).read_text(encoding="utf-8"))
     summary["seconds"] = round(elapsed, 2)
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (output_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if not prepare_args.quiet:
         print(prepared.report.format_table())
         print(f"\nwrote {output_dir} ({', '.join(f'{k}: {len(v)}' for k, v in prepared.splits.items())}) "

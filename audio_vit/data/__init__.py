@@ -16,7 +16,7 @@ mean/std over the training split's valid frames (`build.py`; returned, nothing p
 `collator.py` turns cached rows into normalized batches.
 """
 from .arguments import SPLIT_STRATEGIES, DataArguments
-from .build import PreparedData, build_datasets, column_values, load_prepared, resolve_data_dir, save_prepared
+from .build import SUMMARY_NAME, PreparedData, build_datasets, column_values, load_prepared, resolve_data_dir, save_prepared
 from .collator import SpectrogramCollator, collate_eval
 from .report import DataError, DataReport, SkippedClip
 from .sources import build_manifest
@@ -24,6 +24,7 @@ from .streaming import shard_for_process
 
 __all__ = [
     "SPLIT_STRATEGIES",
+    "SUMMARY_NAME",
     "DataArguments",
     "DataError",
     "DataReport",
