@@ -3,6 +3,7 @@
 This file is copied next to saved checkpoints for `trust_remote_code` loading, so it imports only
 third-party packages (numpy, torch, transformers; librosa lazily) and `audio_utils.py` beside it.
 Training-time randomness (random crops) is not here: see `audio_vit.augmentation.random_waveform_crop`.
+Over 400 lines (most of it docstrings and input checks) because a checkpoint ships it as one file.
 """
 from __future__ import annotations
 

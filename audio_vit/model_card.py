@@ -10,6 +10,9 @@ Metadata choices: `library_name: transformers` because the checkpoints load with
 `from_pretrained` / `pipeline` (after `import audio_vit`, or with `trust_remote_code=True` from the code
 stored next to the weights); the Hub then shows the right snippet. `audio_vit` is added as a tag so the
 models can be found.
+
+Over 400 lines because a card is many small parts (results parsing, the confusion-matrix plot, five tables,
+metadata, validation), each a short function; the text itself lives in the template.
 """
 from __future__ import annotations
 
@@ -271,53 +274,13 @@ def build_model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     output_dir = Path(output_dir)
-    config = _read_json(output_dir / CONFIG_NAME, "model config")
-    preprocessing = {}
-    if (output_dir / PREPROCESSOR_NAME).is_file():
-        preprocessing = _read_json(output_dir / PREPROCESSOR_NAME, "feature extractor config")
-    if results is None and (output_dir / TEST_RESULTS_NAME).is_file():
-        results = output_dir / TEST_RESULTS_NAME
-    if isinstance(results, (str, os.PathLike)):
-        results = _read_json(Path(results), "results file")
-    parsed = parse_results(results or {}, split=split)
-
-    id2label = config.get("id2label") or {}
-    labels = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
-    if parsed["labels"] is not None and labels and parsed["labels"] != labels:
-        raise ValueError(
-            f"results label names {parsed['labels']} differ from config.json id2label {labels}; "
-            "the results belong to another model or label order"
-        )
-    labels = labels or parsed["labels"] or []
-
+    config, preprocessing, parsed, labels = _read_model_folder(output_dir, results, split)
     repo_id = repo_id or f"<user>/{output_dir.resolve().name}"
     model_name = model_name or repo_id.split("/")[-1]
     dataset_name = dataset_name or dataset_id or "the training data"
-    backbone = config.get("backbone", "scratch")
     if model_description is None:
-        arch = (f"a timm `{config.get('timm_model_name')}` backbone" if backbone == "timm" else
-                f"a Vision Transformer ({config.get('num_hidden_layers')} layers, hidden size {config.get('hidden_size')}) "
-                "trained from scratch" if base_model is None else "a Vision Transformer")
-        model_description = (
-            f"An audio classifier built with audio_vit: {arch} over "
-            f"log-mel spectrograms, classifying clips of {dataset_name} into {len(labels)} classes."
-        )
-
-    sampling_rate = preprocessing.get("sampling_rate")
-    hop_length = preprocessing.get("hop_length")
-    max_frames = preprocessing.get("max_length", config.get("max_length"))
-    clip_seconds = "?"
-    if sampling_rate and hop_length and max_frames:
-        clip_seconds = f"{(int(max_frames) - 1) * int(hop_length) / int(sampling_rate):.2f}"
-    preprocessing_table = {
-        key: _format_value(preprocessing[key])
-        for key in ("sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "mel_scale",
-                    "mel_norm", "top_db", "max_length", "padding_value", "do_normalize", "mean", "std")
-        if key in preprocessing and preprocessing[key] is not None
-    }
-    preprocessing_view = {"sampling_rate": sampling_rate or "?", "num_mel_bins": preprocessing.get("num_mel_bins", config.get("num_mel_bins")),
-                          "max_length": max_frames}
-    preprocessing_table = preprocessing_table or {"(no preprocessor_config.json)": "-"}
+        model_description = _describe_model(config, base_model, dataset_name, len(labels))
+    clip_seconds, preprocessing_view, preprocessing_table = _preprocessing_tables(preprocessing, config)
     architecture = {
         key: _format_value(config[key])
         for key in ("backbone", "timm_model_name", "num_mel_bins", "max_length", "patch_size", "frequency_stride",
@@ -325,14 +288,7 @@ def build_model_card(
                     "pooling", "drop_path_rate", "hidden_dropout_prob", "classifier_dropout")
         if config.get(key) not in (None, "", {})
     }
-    merged_args: dict[str, Any] = {}
-    for group in (training_args if isinstance(training_args, (list, tuple)) else [training_args]):
-        merged_args.update(_as_dict(group, "training_args"))
-    hyperparameters = {
-        key: _format_value(value)
-        for key, value in sorted(merged_args.items())
-        if key not in _NON_HYPERPARAMETERS and value is not None and value != {} and not key.startswith("_")
-    }
+    hyperparameters = _hyperparameters(training_args)
     if data_summary is None and (output_dir / DATA_REPORT_NAME).is_file():
         data_summary = _read_json(output_dir / DATA_REPORT_NAME, "data report")
     if data_summary and "num_clips" in data_summary and "counts" in data_summary:
@@ -390,6 +346,70 @@ def build_model_card(
         framework_versions=_framework_versions(),
     )
     return card
+
+
+def _read_model_folder(output_dir: Path, results, split: str):
+    """(config, preprocessing, parsed results, label names) of a model folder, the labels checked against the results."""
+    config = _read_json(output_dir / CONFIG_NAME, "model config")
+    preprocessing = {}
+    if (output_dir / PREPROCESSOR_NAME).is_file():
+        preprocessing = _read_json(output_dir / PREPROCESSOR_NAME, "feature extractor config")
+    if results is None and (output_dir / TEST_RESULTS_NAME).is_file():
+        results = output_dir / TEST_RESULTS_NAME
+    if isinstance(results, (str, os.PathLike)):
+        results = _read_json(Path(results), "results file")
+    parsed = parse_results(results or {}, split=split)
+    id2label = config.get("id2label") or {}
+    labels = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
+    if parsed["labels"] is not None and labels and parsed["labels"] != labels:
+        raise ValueError(
+            f"results label names {parsed['labels']} differ from config.json id2label {labels}; "
+            "the results belong to another model or label order"
+        )
+    return config, preprocessing, parsed, labels or parsed["labels"] or []
+
+
+def _describe_model(config: Mapping[str, Any], base_model: str | None, dataset_name: str, num_labels: int) -> str:
+    if config.get("backbone", "scratch") == "timm":
+        arch = f"a timm `{config.get('timm_model_name')}` backbone"
+    elif base_model is None:
+        arch = (f"a Vision Transformer ({config.get('num_hidden_layers')} layers, hidden size "
+                f"{config.get('hidden_size')}) trained from scratch")
+    else:
+        arch = "a Vision Transformer"
+    return (f"An audio classifier built with audio_vit: {arch} over log-mel spectrograms, classifying clips of "
+            f"{dataset_name} into {num_labels} classes.")
+
+
+def _preprocessing_tables(preprocessing: Mapping[str, Any], config: Mapping[str, Any]):
+    """(clip length in seconds, the few values the card's text uses, the full preprocessing table)."""
+    sampling_rate = preprocessing.get("sampling_rate")
+    hop_length = preprocessing.get("hop_length")
+    max_frames = preprocessing.get("max_length", config.get("max_length"))
+    clip_seconds = "?"
+    if sampling_rate and hop_length and max_frames:
+        clip_seconds = f"{(int(max_frames) - 1) * int(hop_length) / int(sampling_rate):.2f}"
+    table = {
+        key: _format_value(preprocessing[key])
+        for key in ("sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "mel_scale",
+                    "mel_norm", "top_db", "max_length", "padding_value", "do_normalize", "mean", "std")
+        if key in preprocessing and preprocessing[key] is not None
+    }
+    view = {"sampling_rate": sampling_rate or "?",
+            "num_mel_bins": preprocessing.get("num_mel_bins", config.get("num_mel_bins")), "max_length": max_frames}
+    return clip_seconds, view, table or {"(no preprocessor_config.json)": "-"}
+
+
+def _hyperparameters(training_args) -> dict[str, str]:
+    """The training options worth a row in the card (paths and logging options left out)."""
+    merged: dict[str, Any] = {}
+    for group in (training_args if isinstance(training_args, (list, tuple)) else [training_args]):
+        merged.update(_as_dict(group, "training_args"))
+    return {
+        key: _format_value(value)
+        for key, value in sorted(merged.items())
+        if key not in _NON_HYPERPARAMETERS and value is not None and value != {} and not key.startswith("_")
+    }
 
 
 def write_model_card(
