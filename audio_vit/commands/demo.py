@@ -37,5 +37,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFSDD test accuracy: {results['test_accuracy'] * 100:.2f}% ({results['test_num_samples']} clips, "
               f"macro-F1 {results['test_f1']:.4f}, best epoch {results['best_epoch']})")
     print(f"model folder: {output_dir.resolve()}")
-    print(f'load it with: pipeline("audio-classification", model="{output_dir}")  (after `import audio_vit`)')
+    print(f'load it with: audio_vit.audio_classification_pipeline("{output_dir}")')
     return 0
