@@ -132,16 +132,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         end_epoch(run, train_loss, validate(run, metrics))
         epochs_this_run += 1
 
-    state = run.state
-    finished = state.epoch >= args.num_train_epochs or state.stopped_early
-    results = {
-        "epoch": state.epoch, "global_step": state.global_step, "best_epoch": state.best_epoch,
-        f"best_eval_{args.metric_for_best_model}": state.best_metric, "stopped_early": state.stopped_early,
-        "train_runtime_this_run": time.time() - started, "finished": finished,
-    }
-    if state.log_history:
-        best = next(e for e in state.log_history if e["epoch"] == state.best_epoch)
-        results.update({k: v for k, v in best.items() if k.startswith("eval_")})
+    finished = run.state.epoch >= args.num_train_epochs or run.state.stopped_early
+    results = run_results(run, time.time() - started, finished)
     if finished and args.do_test and len(prepared.splits.get("test", [])) > 0:
         results.update(evaluate_test_split(run))
     if accelerator.is_main_process:
@@ -150,6 +142,20 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         if finished:
             write_card(output_dir, model_args, data_args, aug_config, args, prepared)
     accelerator.end_training()
+    return results
+
+
+def run_results(run: Run, seconds: float, finished: bool) -> dict:
+    """Progress of the run and the validation scores of its best epoch."""
+    state, metric = run.state, run.args.metric_for_best_model
+    results = {
+        "epoch": state.epoch, "global_step": state.global_step, "best_epoch": state.best_epoch,
+        f"best_eval_{metric}": state.best_metric, "stopped_early": state.stopped_early,
+        "train_runtime_this_run": seconds, "finished": finished,
+    }
+    if state.log_history:
+        best = next(e for e in state.log_history if e["epoch"] == state.best_epoch)
+        results.update({k: v for k, v in best.items() if k.startswith("eval_")})
     return results
 
 
