@@ -96,7 +96,8 @@ class SpectrogramAugmenter:
         gain = self._uniform((x.shape[0], 1, 1), -self.config.gain_db, self.config.gain_db, x.device)  # (B, 1, 1)
         return x + gain
 
-    def time_shift(self, x: torch.Tensor) -> torch.Tensor:
+    def time_shift(self, x: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
+        """Shift each clip in time; returns `x`, or `(x, attention_mask)` with the mask shifted alike."""
         batch, _, frames = x.shape
         limit = min(self.config.time_shift_frames, frames - 1)
         shift = self._randint(2 * limit + 1, (batch,)) - limit  # (B,) in [-limit, limit]
@@ -105,7 +106,11 @@ class SpectrogramAugmenter:
         index = source.clamp(0, frames - 1).to(x.device)
         shifted = torch.gather(x, 2, index[:, None, :].expand_as(x))
         floor = x.amin(dim=(1, 2), keepdim=True)  # (B, 1, 1) each clip's silence level
-        return torch.where(valid[:, None, :].to(x.device), shifted, floor)
+        shifted = torch.where(valid[:, None, :].to(x.device), shifted, floor)
+        if attention_mask is None:
+            return shifted
+        mask = torch.gather(attention_mask, 1, index.to(attention_mask.device)) * valid.to(attention_mask)
+        return shifted, mask
 
     def random_crop(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, frames = x.shape
@@ -133,7 +138,8 @@ class SpectrogramAugmenter:
             mask |= self._band_mask(batch, frames, self.config.num_time_masks, self.config.time_mask_param)[:, None, :]
         return x.masked_fill(mask.to(x.device), fill_value)
 
-    def mixup(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mixup(self, x: torch.Tensor, labels: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
+        """Mix pairs of clips; returns (x, soft targets), plus the union of both clips' masks when one is given."""
         batch = x.shape[0]
         if labels.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8) and labels.ndim == 1:
             targets = torch.nn.functional.one_hot(labels.long(), self.num_labels).float()  # (B, L)
@@ -149,20 +155,25 @@ class SpectrogramAugmenter:
         x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[perm]
         targets = targets.to(x.device)
         targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[perm]
-        return x, targets
+        if attention_mask is None:
+            return x, targets
+        return x, targets, torch.maximum(attention_mask, attention_mask[perm.to(attention_mask.device)])
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None,
-                 fill_value: Optional[float] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+                 fill_value: Optional[float] = None, attention_mask: Optional[torch.Tensor] = None):
         """Augment a batch.
 
         Args:
             x (`torch.Tensor`): (B, num_mel_bins, frames) float.
             labels (`torch.Tensor`, optional): (B,) class ids or (B, num_labels) floats.
             fill_value (`float`, optional): value of masked bins; default the batch mean.
+            attention_mask (`torch.Tensor`, optional): (B, frames) 1 for real frames; moved with time shifts and
+                merged by mixup so it keeps marking the real audio.
 
         Returns:
-            (x, labels): labels are (B, num_labels) float when mixup is on, else unchanged.
+            (x, labels), or (x, labels, attention_mask) when a mask is given; labels are (B, num_labels) float
+            when mixup is on, else unchanged.
         """
         config = self.config
         x = x.float()
@@ -171,14 +182,23 @@ class SpectrogramAugmenter:
         if config.gain_db > 0:
             x = self.random_gain(x)
         if config.random_crop_frames:
+            if attention_mask is not None:
+                raise ValueError("random_crop_frames cannot be combined with an attention_mask; the collator crops "
+                                 "long clips to the model window itself")
             x = self.random_crop(x)
         if config.time_shift_frames > 0:
-            x = self.time_shift(x)
+            if attention_mask is None:
+                x = self.time_shift(x)
+            else:
+                x, attention_mask = self.time_shift(x, attention_mask)
         if config.num_freq_masks or config.num_time_masks:
             x = self.spec_augment(x, fill_value)
         if config.mixup_alpha > 0 and labels is not None:
-            x, labels = self.mixup(x, labels)
-        return x, labels
+            if attention_mask is None:
+                x, labels = self.mixup(x, labels)
+            else:
+                x, labels, attention_mask = self.mixup(x, labels, attention_mask)
+        return (x, labels) if attention_mask is None else (x, labels, attention_mask)
 
 
 __all__ = ["AugmentationConfig", "SpectrogramAugmenter"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 from transformers import PreTrainedConfig
 
 POOLING_MODES = ("cls", "mean")
+STEMS = ("patch", "conv")
+# Each conv-stem layer halves the frequency axis; the first two also halve time (see `conv_stem_output_size`).
+CONV_STEM_TIME_STRIDED_LAYERS = 2
 BACKBONES = ("scratch", "timm")
 
 
@@ -47,6 +50,11 @@ class AudioViTConfig(PreTrainedConfig):
         timm_model_name (`str`, *optional*): the timm architecture when `backbone="timm"`, e.g. `"resnet18"`.
         timm_kwargs (`dict`, *optional*): extra keyword arguments for `timm.create_model`.
         num_channels (`int`, defaults to 1): input channels (a mel spectrogram has one).
+        stem (`str`, defaults to `"patch"`): how the spectrogram becomes tokens. `"patch"`: one linear projection
+            per patch (plain ViT/AST). `"conv"`: "early convolutions" (Xiao et al. 2021): a few 3x3 conv + batch
+            norm + GELU layers first (each halves frequency, the first two also halve time), then patches are cut
+            from the stem's feature map. The locality bias of the stem lets the ViT learn from hundreds of clips.
+        stem_channels (`list[int]`, defaults to `[32, 64, 128]`): channels of the conv-stem layers.
     """
 
     model_type = "audio_vit"
@@ -74,6 +82,8 @@ class AudioViTConfig(PreTrainedConfig):
     timm_model_name: str | None = None
     timm_kwargs: dict | None = None
     num_channels: int = 1
+    stem: str = "patch"
+    stem_channels: list[int] | tuple[int, ...] = (32, 64, 128)
 
     def __post_init__(self, **kwargs):
         self.patch_size = as_pair(self.patch_size, "patch_size")
@@ -84,15 +94,29 @@ class AudioViTConfig(PreTrainedConfig):
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
         self.timm_kwargs = dict(self.timm_kwargs or {})
+        self.stem_channels = [int(c) for c in self.stem_channels]
         super().__post_init__(**kwargs)
         self.check_geometry()
 
     @property
+    def token_map_size(self) -> tuple[int, int]:
+        """(frequency, time) size of the map patches are cut from: the input, or the conv stem's output."""
+        if self.stem == "conv":
+            return conv_stem_output_size(self.num_mel_bins, self.max_length, len(self.stem_channels))
+        return self.num_mel_bins, self.max_length
+
+    @property
+    def stem_time_stride(self) -> int:
+        """Input frames per step of the token map along time."""
+        return 2 ** min(CONV_STEM_TIME_STRIDED_LAYERS, len(self.stem_channels)) if self.stem == "conv" else 1
+
+    @property
     def patch_grid(self) -> tuple[int, int]:
         """(frequency, time) patch counts for an input of `num_mel_bins x max_length`."""
+        height, width = self.token_map_size
         return (
-            (self.num_mel_bins - self.patch_size[0]) // self.frequency_stride + 1,
-            (self.max_length - self.patch_size[1]) // self.time_stride + 1,
+            (height - self.patch_size[0]) // self.frequency_stride + 1,
+            (width - self.patch_size[1]) // self.time_stride + 1,
         )
 
     def check_geometry(self) -> None:
@@ -101,6 +125,10 @@ class AudioViTConfig(PreTrainedConfig):
             raise ValueError(f"backbone={self.backbone!r} is not supported; use one of {BACKBONES}")
         if self.backbone == "timm" and not self.timm_model_name:
             raise ValueError("backbone='timm' needs timm_model_name, e.g. timm_model_name='resnet18'")
+        if self.stem not in STEMS:
+            raise ValueError(f"stem={self.stem!r} is not supported; use one of {STEMS}")
+        if self.stem == "conv" and (not self.stem_channels or min(self.stem_channels) <= 0):
+            raise ValueError(f"stem_channels={self.stem_channels} must be a non-empty list of positive integers")
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling={self.pooling!r} is not supported; use one of {POOLING_MODES}")
         for name in ("num_mel_bins", "max_length", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -119,7 +147,16 @@ class AudioViTConfig(PreTrainedConfig):
         # timm CNNs have no patches, and timm ViTs check theirs when built (which timm architecture is a
         # ViT is timm's to say; this file does not import timm).
         if self.backbone == "scratch":
-            check_patch_fits(self.patch_size, self.num_mel_bins, self.max_length)
+            check_patch_fits(self.patch_size, *self.token_map_size)
+
+
+def conv_stem_output_size(num_mel_bins: int, frames: int, num_layers: int) -> tuple[int, int]:
+    """(frequency, time) size after `num_layers` stride-2 3x3 convs with padding 1 (ceil halving)."""
+    for layer in range(num_layers):
+        num_mel_bins = (num_mel_bins + 1) // 2
+        if layer < CONV_STEM_TIME_STRIDED_LAYERS:
+            frames = (frames + 1) // 2
+    return num_mel_bins, frames
 
 
 def check_patch_fits(patch_size, num_mel_bins: int, max_length: int) -> None:

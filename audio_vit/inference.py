@@ -46,6 +46,47 @@ def window_starts(num_frames: int, window: int, hop: int) -> list[int]:
     return starts
 
 
+def clip_windows(input_values: torch.Tensor, num_frames: torch.Tensor, window: int, hop: int | None = None):
+    """Cut a batch of clips into model windows: every clip is covered whole, short clips are one masked window.
+
+    Args:
+        input_values (`torch.Tensor`): (B, num_mel_bins, T) spectrograms, zero-padded past each clip's end.
+        num_frames (`torch.Tensor`): (B,) real frames per clip.
+        window (`int`): frames per model window (the model's `max_length`).
+        hop (`int`, *optional*): frames between window starts; defaults to half a window.
+
+    Returns:
+        (windows (N, num_mel_bins, window), attention_mask (N, window) long, clip_index (N,) long): the windows
+        of clip b are the rows where `clip_index == b`.
+    """
+    hop = max(1, window // 2) if hop is None else hop
+    if input_values.shape[-1] < window:  # storage shorter than a window: pad (masked below)
+        input_values = torch.nn.functional.pad(input_values, (0, window - input_values.shape[-1]))
+    windows, masks, owners = [], [], []
+    for b, length in enumerate(num_frames.tolist()):
+        for start in window_starts(max(1, int(length)), window, hop):
+            windows.append(input_values[b, :, start : start + window])
+            mask = torch.zeros(window, dtype=torch.long)
+            mask[: max(1, min(window, int(length) - start))] = 1
+            masks.append(mask)
+            owners.append(b)
+    return torch.stack(windows), torch.stack(masks), torch.tensor(owners, dtype=torch.long)
+
+
+def average_window_logits(logits: torch.Tensor, clip_index: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """Mean of the window logits (N, C) of each clip -> (num_clips, C)."""
+    totals = logits.new_zeros(num_clips, logits.shape[-1]).index_add_(0, clip_index.to(logits.device), logits)
+    counts = torch.bincount(clip_index, minlength=num_clips).clamp_min(1).to(logits.device, logits.dtype)
+    return totals / counts[:, None]
+
+
+def whole_clip_logits(model, input_values: torch.Tensor, num_frames: torch.Tensor, window: int, **model_kwargs):
+    """Logits (B, C) of clips of any length: the model's window logits averaged over each whole clip."""
+    windows, masks, owners = clip_windows(input_values, num_frames, window)
+    outputs = model(input_values=windows, attention_mask=masks.to(windows.device), **model_kwargs)
+    return average_window_logits(outputs.logits.float(), owners, input_values.shape[0])
+
+
 @torch.no_grad()
 def classify_long_audio(
     model,
@@ -81,17 +122,20 @@ def classify_long_audio(
         waveform, sampling_rate=sampling_rate, resample=True, padding="longest", truncation=False,
         return_tensors="pt",
     )["input_values"][0]  # (M, T) for the whole recording
-    if features.shape[-1] < window:  # short recording: pad with silence to one full window
+    num_frames = features.shape[-1]
+    if num_frames < window:  # short recording: pad with silence to one full window, masked for the model
         features = feature_extractor(
             waveform, sampling_rate=sampling_rate, resample=True, padding="max_length", max_length=window,
             truncation=True, return_tensors="pt",
         )["input_values"][0]
-    starts = window_starts(features.shape[-1], window, hop)
+    starts = window_starts(num_frames, window, hop)
     device = next(model.parameters()).device
     probabilities = []
     for first in range(0, len(starts), batch_size):
-        batch = torch.stack([features[:, s : s + window] for s in starts[first : first + batch_size]])
-        logits = model(input_values=batch.to(device)).logits.float()
+        batch_starts = starts[first : first + batch_size]
+        batch = torch.stack([features[:, s : s + window] for s in batch_starts])
+        mask = torch.stack([(torch.arange(window) < num_frames - s).long() for s in batch_starts])
+        logits = model(input_values=batch.to(device), attention_mask=mask.to(device)).logits.float()
         if model.config.problem_type == "multi_label_classification":
             probabilities.append(logits.sigmoid().cpu())
         else:

@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
-from .configuration_audio_vit import AudioViTConfig
+from .configuration_audio_vit import CONV_STEM_TIME_STRIDED_LAYERS, AudioViTConfig
 from .modeling_utils import DropPath, as_spectrogram_batch, patch_padding_mask, resize_pos_embed
 
 
@@ -21,19 +21,47 @@ from .modeling_utils import DropPath, as_spectrogram_batch, patch_padding_mask, 
 # ----------------------------------------------------------------------------------------------
 
 
-class PatchEmbedding(nn.Module):
-    """Cuts the spectrogram into (possibly overlapping) patches and projects each to `hidden_size`."""
+class ConvStem(nn.Module):
+    """Early convolutions (Xiao et al. 2021): 3x3 conv + batch norm + GELU layers before the patch projection.
+
+    Each layer halves frequency; the first two also halve time, so a 64 x T spectrogram becomes a
+    (64 / 2**L) x (T / 4) map of `stem_channels[-1]` features. The convolutions give the tokens the locality
+    bias a CNN has, which a plain patch projection lacks on datasets of a few hundred clips.
+    """
 
     def __init__(self, config: AudioViTConfig):
         super().__init__()
+        layers, in_channels = [], config.num_channels
+        for index, out_channels in enumerate(config.stem_channels):
+            stride = (2, 2) if index < CONV_STEM_TIME_STRIDED_LAYERS else (2, 1)
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.GELU(),
+            ]
+            in_channels = out_channels
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        return self.layers(spectrogram)  # (B, C, F / 2**L, T / 4)
+
+
+class PatchEmbedding(nn.Module):
+    """Cuts the spectrogram (or the conv stem's map) into (possibly overlapping) patches projected to `hidden_size`."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.stem = ConvStem(config) if config.stem == "conv" else None
         self.projection = nn.Conv2d(
-            config.num_channels,
+            config.stem_channels[-1] if config.stem == "conv" else config.num_channels,
             config.hidden_size,
             kernel_size=tuple(config.patch_size),
             stride=(config.frequency_stride, config.time_stride),
         )
 
     def forward(self, spectrogram: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        if self.stem is not None:
+            spectrogram = self.stem(spectrogram)
         patches = self.projection(spectrogram)  # (B, D, Gf, Gt)
         grid = (patches.shape[2], patches.shape[3])
         return patches.flatten(2).transpose(1, 2), grid  # (B, Gf*Gt, D)
@@ -53,10 +81,9 @@ class AudioViTEmbeddings(nn.Module):
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         spectrogram = as_spectrogram_batch(input_values, self.config.num_mel_bins)
-        if spectrogram.shape[-1] < self.config.patch_size[1]:
-            raise ValueError(
-                f"input has {spectrogram.shape[-1]} frames, fewer than the patch width {self.config.patch_size[1]}"
-            )
+        min_frames = self.config.patch_size[1] * self.config.stem_time_stride
+        if spectrogram.shape[-1] < min_frames:
+            raise ValueError(f"input has {spectrogram.shape[-1]} frames; this model needs at least {min_frames}")
         patches, grid = self.patch_embeddings(spectrogram.to(self.cls_token.dtype))  # (B, N, D)
         # A clip longer or shorter than config.max_length gives another time grid: interpolate the
         # learned positions instead of failing with a shape error (the classic AST pain point).
@@ -117,6 +144,14 @@ class AudioViTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def stem_frame_mask(attention_mask: torch.Tensor, stride: int) -> torch.Tensor:
+    """Frame mask `(B, T)` -> mask of the stem's time steps `(B, ceil(T / stride))`: a step is real if any of its frames is."""
+    if stride == 1:
+        return attention_mask
+    frames = attention_mask[:, None, :].to(torch.float32)  # (B, 1, T)
+    return F.max_pool1d(frames, kernel_size=stride, stride=stride, ceil_mode=True)[:, 0]
+
+
 # ----------------------------------------------------------------------------------------------
 # Pretrained-model classes
 # ----------------------------------------------------------------------------------------------
@@ -136,7 +171,7 @@ class AudioViTPreTrainedModel(PreTrainedModel):
             nn.init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
+        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
         elif isinstance(module, AudioViTEmbeddings):
@@ -192,7 +227,8 @@ class AudioViTModel(AudioViTPreTrainedModel):
         tokens, grid = self.embeddings(input_values)
         token_mask = None
         if attention_mask is not None:
-            token_mask = patch_padding_mask(attention_mask, self.config.patch_size[1], self.config.time_stride, grid)
+            token_mask = patch_padding_mask(stem_frame_mask(attention_mask, self.config.stem_time_stride),
+                                            self.config.patch_size[1], self.config.time_stride, grid)
         attn_mask = token_mask[:, None, None, :] if token_mask is not None else None  # (B, 1, 1, N) broadcast
         hidden_states = (tokens,) if output_hidden_states else None
         for layer in self.layers:

@@ -1,4 +1,4 @@
-"""Batches of cached spectrograms -> model inputs: stack, (augment), normalize."""
+"""Batches of cached spectrograms -> model inputs: (crop,) stack, (augment), normalize, padding masks."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,29 +16,58 @@ def _as_array(values) -> np.ndarray:
 class SpectrogramCollator:
     """`collate_fn` for a DataLoader over `PreparedData.splits[...]`.
 
-    Turns examples `{"input_values": (num_mel_bins, frames) raw dB (float16 numpy from the cache), "labels": int}`
-    into `{"input_values": float32 (B, num_mel_bins, frames) normalized with feature_extractor.mean/std,
-    "labels": int64 (B,)}`. With an `augmenter` (training only) augmentation runs on the raw dB batch before
-    normalization (gain is then literally "+ x dB", masks are filled with the dataset mean so they become 0 after
-    normalization), and mixup turns labels into float soft targets (B, num_labels).
+    Turns examples `{"input_values": (num_mel_bins, frames) raw dB (float16 numpy from the cache), "labels": int,
+    "num_frames": int}` into model inputs normalized with feature_extractor.mean/std:
+
+    - training (an `augmenter` is given): every clip becomes one window of `window` frames (the model's
+      `max_length`): a random window of a longer clip (a new one each epoch), the start of a shorter one;
+      returns `input_values (B, M, window)`, `attention_mask (B, window)` (1 = real audio) and `labels`.
+      Augmentation runs on the raw dB batch before normalization (gain is then literally "+ x dB", masks are
+      filled with the dataset mean so they become 0 after normalization), moves the padding mask with time
+      shifts, and mixup turns labels into float soft targets (B, num_labels).
+    - evaluation (no augmenter): whole clips, `input_values (B, M, frames)`, `attention_mask (B, frames)` and
+      `num_frames (B,)`, so evaluation can average the model's windows over each whole clip
+      (`audio_vit.inference.whole_clip_logits`).
 
     Args:
         feature_extractor: an `AudioViTFeatureExtractor` whose `mean`/`std` were set from the training split.
         augmenter (`SpectrogramAugmenter`, optional, default None): applied to every batch when given.
+        window (`int`, optional): frames per training window; defaults to `feature_extractor.max_length`.
     """
 
-    def __init__(self, feature_extractor, augmenter=None):
+    def __init__(self, feature_extractor, augmenter=None, window: int | None = None):
         self.feature_extractor = feature_extractor
         self.augmenter = augmenter
+        self.window = int(window or feature_extractor.max_length)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        values = np.stack([_as_array(example["input_values"]) for example in examples])  # (B, M, T) float16
-        batch_values = torch.from_numpy(values).float()
+        values = torch.from_numpy(np.stack([_as_array(example["input_values"]) for example in examples])).float()
+        frames = values.shape[-1]
+        num_frames = torch.as_tensor(
+            [int(example.get("num_frames", frames)) or frames for example in examples], dtype=torch.long
+        ).clamp(1, frames)
         labels = _stack_labels([example["labels"] for example in examples])
-        if self.augmenter is not None:
-            batch_values, labels = self.augmenter(batch_values, labels, fill_value=float(self.feature_extractor.mean))
-        batch_values = self.feature_extractor.normalize(batch_values)
-        return {"input_values": batch_values, "labels": labels}
+        normalize = self.feature_extractor.normalize
+        if self.augmenter is None:
+            mask = (torch.arange(frames)[None, :] < num_frames[:, None]).long()
+            return {"input_values": normalize(values), "attention_mask": mask, "num_frames": num_frames,
+                    "labels": labels}
+        values, mask = self._random_windows(values, num_frames)
+        values, labels, mask = self.augmenter(values, labels, fill_value=float(self.feature_extractor.mean),
+                                              attention_mask=mask)
+        return {"input_values": normalize(values), "attention_mask": mask, "labels": labels}
+
+    def _random_windows(self, values: torch.Tensor, num_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One `window`-frame window per clip: random within clips longer than it (training crops)."""
+        window = self.window
+        if values.shape[-1] < window:
+            values = torch.nn.functional.pad(values, (0, window - values.shape[-1]))
+        slack = (num_frames - window).clamp_min(0)
+        start = (torch.rand(len(num_frames), generator=self.augmenter.generator) * (slack + 1).float()).long()
+        index = start[:, None] + torch.arange(window)[None, :]  # (B, window)
+        values = torch.gather(values, 2, index[:, None, :].expand(-1, values.shape[1], -1))
+        mask = (index < num_frames[:, None]).long()
+        return values, mask
 
 
 def _stack_labels(labels: list) -> torch.Tensor:
@@ -49,7 +78,7 @@ def _stack_labels(labels: list) -> torch.Tensor:
 
 
 def collate_eval(feature_extractor) -> SpectrogramCollator:
-    """The collator for validation/test: no augmentation."""
+    """The collator for validation/test: no augmentation, whole clips."""
     return SpectrogramCollator(feature_extractor, augmenter=None)
 
 

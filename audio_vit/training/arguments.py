@@ -85,11 +85,19 @@ class ModelArguments:
     drop_path_rate: float = field(default=0.0, metadata={"help": "Stochastic depth rate."})
     classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the head."})
     pooling: str = field(default="cls", metadata={"help": "'cls' or 'mean' pooling of the tokens."})
+    stem: str = field(
+        default="patch",
+        metadata={"help": "'patch' (linear patch projection, as ViT/AST) or 'conv' (3x3 conv layers before the "
+                  "patches: the locality bias small datasets need; patch_size then applies to the stem's map)."},
+    )
+    stem_channels: list[int] = field(
+        default_factory=lambda: [32, 64, 128], metadata={"help": "Channels of the conv-stem layers.", "nargs": "+"}
+    )
 
     CONFIG_FIELDS = (
         "backbone", "timm_model_name", "patch_size", "frequency_stride", "time_stride", "hidden_size",
         "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_dropout_prob",
-        "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout", "pooling",
+        "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout", "pooling", "stem", "stem_channels",
     )
     FEATURE_FIELDS = (
         "sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "top_db", "max_length",

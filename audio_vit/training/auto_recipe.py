@@ -1,0 +1,137 @@
+"""Defaults derived from the data: what `audio-vit train` uses for every option the user did not set.
+
+A user brings a folder of clips and runs `audio-vit train --data-dir DIR`. Fixed defaults cannot fit both
+1 s keywords at 8 kHz and 10 s field recordings at 48 kHz, so the options that depend on the data are
+derived from a `DataProfile` (native rates, durations, clip and class counts, read from file headers):
+
+- features: the sampling rate is the median native rate, never above 16 kHz (cost) and never an upsampling
+  of most clips; the window covers 90% of the clips (1-10 s); longer windows use a coarser hop so a window
+  stays about 250 frames or fewer (the cost of a training step grows with the frame count);
+- model: the ViT with a convolutional stem ("early convolutions"), sized for small data;
+- training: epochs from the number of training clips and the window length (a budget of clip-passes that
+  fits about 10 minutes on 2 CPU cores), ReduceLROnPlateau on the validation loss with warmup, weight EMA,
+  label smoothing, no early stopping on a noisy small validation set;
+- augmentation: gain, time shift and SpecAugment always; mixup for windows of 2 s or more (sound events and
+  scenes, where mixtures are natural), off for short speech-like clips;
+- validation: a whole other fold when the data has folds, group-disjoint when a group column is given.
+
+`--recipe none` keeps the plain dataclass defaults. Any option given on the command line or in a `--config`
+file wins over the derived value; `resolve_recipe` returns what it applied so it can be printed and saved.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..data.profile import DataProfile
+
+RECIPES = ("auto", "none")
+# Standard rates, low to high; the derived rate is the highest one not above the data's median rate.
+STANDARD_RATES = (8000, 11025, 16000)
+MAX_WINDOW_SECONDS = 10.0
+MIN_WINDOW_SECONDS = 1.0
+# Training clip-passes x window frames that fit about 10 minutes on 2 CPU cores with the default model.
+CLIP_FRAME_BUDGET = 6_000_000
+MIN_EPOCHS, MAX_EPOCHS = 20, 80
+
+
+def feature_defaults(profile: DataProfile) -> dict[str, Any]:
+    """Sampling rate, STFT and window length (frames) from the profile's native rates and durations."""
+    median_rate = profile.median_sampling_rate
+    rate = max([r for r in STANDARD_RATES if r <= median_rate] or [STANDARD_RATES[0]])
+    window_s = min(MAX_WINDOW_SECONDS, max(MIN_WINDOW_SECONDS, profile.duration_percentiles["p90"]))
+    window_s = math.ceil(window_s * 4) / 4  # quarter seconds: a stable value for similar datasets
+    hop_ms = 10 if window_s <= 3 else 20 if window_s <= 6 else 40
+    hop_length = rate * hop_ms // 1000
+    win_length = int(2.5 * hop_length)  # 25 ms windows at a 10 ms hop, as for speech features
+    n_fft = 1 << (win_length - 1).bit_length()
+    return {
+        "sampling_rate": rate,
+        "hop_length": hop_length,
+        "win_length": win_length,
+        "n_fft": n_fft,
+        "num_mel_bins": 64,
+        "f_max": rate / 2,
+        "max_length": 1 + int(window_s * rate) // hop_length,
+    }
+
+
+def model_defaults(profile: DataProfile) -> dict[str, Any]:
+    """The conv-stem ViT; a wider, deeper one only when there are thousands of clips to fit it."""
+    large = profile.num_clips >= 10_000
+    return {
+        "backbone": "scratch",
+        "stem": "conv",
+        "stem_channels": [32, 64, 128],
+        "patch_size": [8, 1],  # full height of the stem's 8-band map, one map step (4 frames) wide
+        "hidden_size": 192 if large else 128,
+        "num_hidden_layers": 6 if large else 4,
+        "num_attention_heads": 4,
+        "pooling": "mean",
+        "drop_path_rate": 0.1,
+    }
+
+
+def training_defaults(profile: DataProfile, max_length: int, train_fraction: float) -> dict[str, Any]:
+    num_train = max(1, int(profile.num_clips * train_fraction))
+    epochs = int(round(CLIP_FRAME_BUDGET / (num_train * max(max_length, 100))))
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, epochs))
+    steps_per_epoch = max(1, math.ceil(num_train / 32))
+    return {
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": 32,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "lr_scheduler": "plateau",
+        "warmup_epochs": 2.0,
+        "plateau_patience": max(3, epochs // 8),
+        "plateau_factor": 0.5,
+        "metric_for_best_model": "loss",
+        "early_stopping_patience": 0,
+        "label_smoothing": 0.1,
+        # About three epochs of averaging whatever the epoch length (a short epoch needs a faster EMA).
+        "ema_decay": round(max(0.9, min(0.999, 1.0 - 1.0 / (3 * steps_per_epoch))), 4),
+    }
+
+
+def augmentation_defaults(max_length: int, window_s: float) -> dict[str, Any]:
+    mixup = window_s >= 2.0
+    return {
+        "gain_db": 6.0,
+        "time_shift_frames": max(1, max_length // 10),
+        "num_freq_masks": 2,
+        "freq_mask_param": 8,
+        "num_time_masks": 2,
+        "time_mask_param": max(1, max_length // 10),
+        "mixup_alpha": 0.2 if mixup else 0.0,
+        "mixup_prob": 0.5,
+    }
+
+
+def derive_defaults(profile: DataProfile, *, train_fraction: float = 0.8, fine_tuning: bool = False) -> dict[str, Any]:
+    """Option name -> value for every data-dependent option (features and model only when training from scratch)."""
+    features = feature_defaults(profile)
+    window_s = (features["max_length"] - 1) * features["hop_length"] / features["sampling_rate"]
+    derived = {} if fine_tuning else {**features, **model_defaults(profile)}
+    derived.update(training_defaults(profile, features["max_length"], train_fraction))
+    derived.update(augmentation_defaults(features["max_length"], window_s))
+    return derived
+
+
+def apply_defaults(arguments, derived: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
+    """Set each derived option on whichever argument dataclass has it, unless the user set it explicitly.
+
+    Returns the options that were applied (name -> value).
+    """
+    applied = {}
+    for name, value in derived.items():
+        if name in explicit:
+            continue
+        for args in arguments:
+            if hasattr(args, name):
+                setattr(args, name, value)
+                applied[name] = value
+    return applied
+
+
+__all__ = ["RECIPES", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults"]

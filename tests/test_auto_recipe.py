@@ -1,0 +1,84 @@
+"""Data-derived defaults: the profile of synthetic datasets of different lengths and rates, and what it sets."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_vit.data.profile import profile_sources
+from audio_vit.training.auto_recipe import apply_defaults, derive_defaults
+
+
+def _write_clips(folder, specs):
+    """specs: (rate, seconds, label) per clip; returns (paths, labels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths, labels = [], []
+    for i, (rate, seconds, label) in enumerate(specs):
+        path = folder / f"clip{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int(rate * seconds))).astype(np.float32), rate)
+        paths.append(str(path))
+        labels.append(label)
+    return paths, labels
+
+
+def test_short_low_rate_speech_like_data(tmp_path):
+    paths, labels = _write_clips(tmp_path, [(8000, 0.3 + 0.05 * (i % 10), str(i % 3)) for i in range(30)])
+    profile = profile_sources(paths, labels)
+    assert profile.sampling_rates == {8000: 30}
+    assert profile.num_clips == 30 and profile.num_classes == 3
+    derived = derive_defaults(profile)
+    assert derived["sampling_rate"] == 8000  # never upsampled
+    assert derived["hop_length"] == 80  # 10 ms
+    assert derived["max_length"] == 1 + 8000 // 80  # the 1 s minimum window covers every clip
+    assert derived["mixup_alpha"] == 0.0  # short speech-like clips: no mixup
+    assert derived["stem"] == "conv" and derived["lr_scheduler"] == "plateau"
+
+
+def test_long_high_rate_clips_get_capped_rate_and_longer_window(tmp_path):
+    specs = [(44100, 5.0, "a"), (48000, 5.0, "b"), (44100, 4.0, "a"), (22050, 5.0, "b")] * 3
+    paths, labels = _write_clips(tmp_path, specs)
+    profile = profile_sources(paths, labels)
+    derived = derive_defaults(profile)
+    assert derived["sampling_rate"] == 16000  # capped for cost
+    assert derived["hop_length"] == 320  # 20 ms for a 5 s window
+    assert derived["max_length"] == 1 + 5 * 16000 // 320
+    assert derived["mixup_alpha"] > 0
+
+
+def test_window_is_capped_for_very_long_recordings(tmp_path):
+    paths, labels = _write_clips(tmp_path, [(16000, 30.0, "x"), (16000, 25.0, "y")] * 2)
+    derived = derive_defaults(profile_sources(paths, labels))
+    assert derived["max_length"] == 1 + 10 * 16000 // derived["hop_length"]
+
+
+def test_mixed_rates_use_the_median_rate(tmp_path):
+    specs = [(8000, 1.0, "a"), (16000, 1.0, "b"), (22050, 1.0, "a"), (16000, 1.0, "b"), (11025, 1.0, "a")]
+    derived = derive_defaults(profile_sources(*_write_clips(tmp_path, specs)))
+    assert derived["sampling_rate"] == 16000
+
+
+def test_more_clips_mean_fewer_epochs(tmp_path):
+    small = profile_sources(*_write_clips(tmp_path / "s", [(8000, 1.0, str(i % 2)) for i in range(10)]))
+    large = profile_sources(*_write_clips(tmp_path / "l", [(8000, 1.0, str(i % 2)) for i in range(10)]))
+    large.num_clips = 5000  # epochs depend on the clip count only
+    assert derive_defaults(small)["num_train_epochs"] > derive_defaults(large)["num_train_epochs"]
+
+
+def test_unreadable_clips_are_left_out_and_an_empty_profile_is_an_error(tmp_path):
+    paths, labels = _write_clips(tmp_path, [(8000, 1.0, "a")])
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    profile = profile_sources(paths + [str(bad)], labels + ["b"])
+    assert profile.profiled_clips == 1 and profile.num_clips == 2
+    with pytest.raises(ValueError, match="could be read"):
+        profile_sources([str(bad)], ["b"])
+
+
+def test_explicit_options_win_over_derived_ones():
+    class Args:
+        sampling_rate = 16000
+        num_train_epochs = 30
+
+    args = Args()
+    applied = apply_defaults([args], {"sampling_rate": 8000, "num_train_epochs": 50}, explicit={"num_train_epochs"})
+    assert applied == {"sampling_rate": 8000}
+    assert args.sampling_rate == 8000 and args.num_train_epochs == 30
