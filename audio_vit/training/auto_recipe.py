@@ -35,24 +35,33 @@ CLIP_FRAME_BUDGET = 6_000_000
 MIN_EPOCHS, MAX_EPOCHS = 20, 80
 
 
-def feature_defaults(profile: DataProfile) -> dict[str, Any]:
-    """Sampling rate, STFT and window length (frames) from the profile's native rates and durations."""
+def feature_defaults(profile: DataProfile, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sampling rate, STFT and window length (frames) from the profile's native rates and durations.
+
+    `fixed` holds the options the user set: the others are derived consistently with them (a user's hop
+    length gives the window in frames of that hop).
+    """
+    fixed = fixed or {}
     median_rate = profile.median_sampling_rate
-    rate = max([r for r in STANDARD_RATES if r <= median_rate] or [STANDARD_RATES[0]])
+    rate = fixed.get("sampling_rate") or max([r for r in STANDARD_RATES if r <= median_rate] or [STANDARD_RATES[0]])
     window_s = min(MAX_WINDOW_SECONDS, max(MIN_WINDOW_SECONDS, profile.duration_percentiles["p90"]))
     window_s = math.ceil(window_s * 4) / 4  # quarter seconds: a stable value for similar datasets
     hop_ms = 10 if window_s <= 3 else 20 if window_s <= 6 else 40
-    hop_length = rate * hop_ms // 1000
-    win_length = int(2.5 * hop_length)  # 25 ms windows at a 10 ms hop, as for speech features
-    n_fft = 1 << (win_length - 1).bit_length()
+    hop_length = fixed.get("hop_length") or int(rate * hop_ms // 1000)
+    win_length = fixed.get("win_length") or int(2.5 * hop_length)  # 25 ms windows at a 10 ms hop, as for speech
+    n_fft = fixed.get("n_fft") or 1 << (int(win_length) - 1).bit_length()
+    max_length = fixed.get("max_length") or 1 + int(window_s * rate) // hop_length
     return {
         "sampling_rate": rate,
         "hop_length": hop_length,
-        "win_length": win_length,
+        "win_length": min(win_length, n_fft),
         "n_fft": n_fft,
         "num_mel_bins": 64,
         "f_max": rate / 2,
-        "max_length": 1 + int(window_s * rate) // hop_length,
+        "max_length": max_length,
+        # Cache clips up to 3 windows long: training crops a new window each epoch, evaluation averages them all.
+        "max_clip_windows": int(min(3, max(1, math.ceil(profile.duration_percentiles["p99"] * rate / hop_length
+                                                       / max_length)))),
     }
 
 
@@ -108,13 +117,35 @@ def augmentation_defaults(max_length: int, window_s: float) -> dict[str, Any]:
     }
 
 
-def derive_defaults(profile: DataProfile, *, train_fraction: float = 0.8, fine_tuning: bool = False) -> dict[str, Any]:
-    """Option name -> value for every data-dependent option (features and model only when training from scratch)."""
-    features = feature_defaults(profile)
-    window_s = (features["max_length"] - 1) * features["hop_length"] / features["sampling_rate"]
-    derived = {} if fine_tuning else {**features, **model_defaults(profile)}
-    derived.update(training_defaults(profile, features["max_length"], train_fraction))
-    derived.update(augmentation_defaults(features["max_length"], window_s))
+# Options that only make sense together: when the user sets one, the derived others are not applied.
+GEOMETRY_OPTIONS = ("backbone", "timm_model_name", "stem", "stem_channels", "patch_size", "frequency_stride",
+                    "time_stride")
+
+
+def derive_defaults(profile: DataProfile, *, fixed: dict[str, Any] | None = None, train_fraction: float = 0.8,
+                    fine_tuning: bool = False) -> dict[str, Any]:
+    """Option name -> value for every data-dependent option.
+
+    Args:
+        profile (`DataProfile`): the dataset.
+        fixed (`dict`, *optional*): options the user set (name -> value); derived values are consistent with them.
+        train_fraction (`float`, defaults to 0.8): share of the clips the training split will hold (for epochs).
+        fine_tuning (`bool`, defaults to False): a checkpoint brings its features and architecture: derive
+            training and augmentation options only.
+    """
+    fixed = fixed or {}
+    features = feature_defaults(profile, fixed)
+    max_length = fixed.get("max_length") or features["max_length"]
+    window_s = (max_length - 1) * features["hop_length"] / features["sampling_rate"]
+    derived = {}
+    if not fine_tuning:
+        derived.update(features)
+        model = model_defaults(profile)
+        if any(name in fixed for name in GEOMETRY_OPTIONS):
+            model = {name: value for name, value in model.items() if name not in GEOMETRY_OPTIONS}
+        derived.update(model)
+    derived.update(training_defaults(profile, max_length, train_fraction))
+    derived.update(augmentation_defaults(max_length, window_s))
     return derived
 
 
@@ -134,4 +165,54 @@ def apply_defaults(arguments, derived: dict[str, Any], explicit: set[str]) -> di
     return applied
 
 
-__all__ = ["RECIPES", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults"]
+def validation_defaults(manifest, data_args) -> dict[str, Any]:
+    """Honest validation: a whole other fold when a test fold is held out (clips of one source recording share
+    a fold, so a fraction of the training folds would leak); group-disjoint carving happens in the splits."""
+    if manifest.folds and data_args.test_fold is not None and data_args.validation_fold is None:
+        folds = sorted(set(manifest.folds), key=lambda f: (len(f), f))  # "2" before "10"
+        test = str(data_args.test_fold)
+        if test in folds and len(folds) >= 3:
+            return {"validation_fold": folds[(folds.index(test) + 1) % len(folds)]}
+    return {}
+
+
+def _train_fraction(manifest, data_args, validation: dict) -> float:
+    if manifest.folds and data_args.test_fold is not None:
+        num_folds = len(set(manifest.folds))
+        return max(0.1, (num_folds - 1 - (1 if validation or data_args.validation_fold else 0)) / num_folds)
+    return 0.8 * (1 - data_args.validation_fraction)
+
+
+def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) -> dict[str, Any] | None:
+    """Apply the data-derived defaults of `args.recipe == "auto"` to the four argument dataclasses, in place.
+
+    Returns what was done (`{"recipe", "profile", "applied", "kept"}`) for printing and saving, or None when the
+    recipe is `none` or the data cannot be profiled up front (a prepared folder, streaming).
+    """
+    if args.recipe == "none" or args.prepared_data_dir or data_args.streaming:
+        return None
+    from ..data.profile import profile_manifest
+    from ..data.sources import build_manifest
+
+    manifest = build_manifest(data_args)
+    profile = profile_manifest(manifest)
+    arguments = (model_args, data_args, aug_config, args)
+    fixed = {name: getattr(obj, name) for name in explicit for obj in arguments if hasattr(obj, name)}
+    validation = validation_defaults(manifest, data_args)
+    derived = {**validation, **derive_defaults(profile, fixed=fixed, fine_tuning=bool(model_args.model_name_or_path),
+                                               train_fraction=_train_fraction(manifest, data_args, validation))}
+    applied = apply_defaults(arguments, derived, explicit)
+    return {"recipe": "auto", "profile": profile.to_dict(), "profile_text": profile.format(), "applied": applied,
+            "kept": sorted(name for name in derived if name in explicit)}
+
+
+def format_recipe(record: dict[str, Any]) -> str:
+    """Lines for the terminal: the profile and every derived option."""
+    options = ", ".join(f"{name}={value}" for name, value in record["applied"].items())
+    kept = f"\n  kept from the command line / config: {', '.join(record['kept'])}" if record["kept"] else ""
+    return (f"data-derived defaults (--recipe auto; --recipe none for the plain defaults):\n"
+            f"  data: {record['profile_text']}\n  set: {options}{kept}")
+
+
+__all__ = ["RECIPES", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
+           "format_recipe", "validation_defaults"]
