@@ -83,7 +83,10 @@ class AudioViTEmbeddings(nn.Module):
         spectrogram = as_spectrogram_batch(input_values, self.config.num_mel_bins)
         min_frames = self.config.patch_size[1] * self.config.stem_time_stride
         if spectrogram.shape[-1] < min_frames:
-            raise ValueError(f"input has {spectrogram.shape[-1]} frames; this model needs at least {min_frames}")
+            raise ValueError(
+                f"input has {spectrogram.shape[-1]} frames, fewer than the patch width {self.config.patch_size[1]}"
+                + (f" x the conv stem's time stride {self.config.stem_time_stride}" if self.config.stem == "conv" else "")
+            )
         patches, grid = self.patch_embeddings(spectrogram.to(self.cls_token.dtype))  # (B, N, D)
         # A clip longer or shorter than config.max_length gives another time grid: interpolate the
         # learned positions instead of failing with a shape error (the classic AST pain point).

@@ -3,6 +3,7 @@ print the test accuracy and write a loadable model folder.
 
     audio-vit demo                                  # -> outputs/fsdd-demo
     audio-vit demo --output-dir my_model --num-train-epochs 10
+    audio-vit demo --seeds 0 1 2                    # three runs, test accuracy as mean ± std
     FSDD_DIR=/data/fsdd audio-vit demo
 
 Any `audio-vit train` option overrides the recipe. FSDD is located (FSDD_DIR, AUDIO_VIT_DATA_DIR/fsdd,
@@ -20,7 +21,7 @@ DEFAULT_OUTPUT_DIR = "outputs/fsdd-demo"
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from ..training import parse_training_args, train
+    from ..training import explicit_option_names, format_summary, parse_training_args, train, train_seeds
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Recipe first, then our defaults, then the user's options (argparse keeps the last value given).
@@ -31,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audio-vit demo: error: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    results = train(model_args, data_args, aug_config, training_args)
+    explicit = explicit_option_names(full_argv)
+    if training_args.seeds:  # e.g. `audio-vit demo --seeds 0 1 2`: one model folder per seed, mean ± std
+        summary = train_seeds(model_args, data_args, aug_config, training_args, training_args.seeds, explicit)
+        print(f"\nFSDD test accuracy over seeds {training_args.seeds}:\n{format_summary(summary)}")
+        print(f"model folders: {Path(training_args.output_dir).resolve()}/seed-N")
+        return 0
+    results = train(model_args, data_args, aug_config, training_args, explicit=explicit)
     output_dir = Path(training_args.output_dir)
     if "test_accuracy" in results:
         print(f"\nFSDD test accuracy: {results['test_accuracy'] * 100:.2f}% ({results['test_num_samples']} clips, "

@@ -3,6 +3,10 @@
     audio-vit train --config audio_vit/recipes/fsdd.yaml --output-dir outputs/fsdd
     audio-vit train --data-dir DIR --output-dir OUT --num-train-epochs 20 --report-to none
     audio-vit train --config recipe.yaml --output-dir OUT --resume-from-checkpoint latest
+    audio-vit train --data-dir DIR --output-dir OUT --seeds 0 1 2      # mean ± std over three seeds
+
+Every option you leave out is derived from the data (--recipe auto, printed at the start and saved as
+OUTPUT_DIR/recipe.json); --recipe none keeps the plain defaults.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..training import parse_training_args, train
+    from ..training import explicit_option_names, format_summary, parse_training_args, train, train_seeds
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -24,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
                   "accelerate.accelerator"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    results = train(model_args, data_args, aug_config, training_args)
+    explicit = explicit_option_names(argv)
+    if training_args.seeds:
+        summary = train_seeds(model_args, data_args, aug_config, training_args, training_args.seeds, explicit)
+        print(format_summary(summary))
+        return 0
+    results = train(model_args, data_args, aug_config, training_args, explicit=explicit)
     print(json.dumps(results, indent=2))
     return 0

@@ -88,6 +88,12 @@ class DataArguments:
         default=None,
         metadata={"help": "Keep at most this many clips per split (stratified, deterministic) for quick runs."},
     )
+    max_clip_windows: int = field(
+        default=1,
+        metadata={"help": "Cache clips up to this many model windows (max_length frames) long: training takes a "
+                  "random window of a longer clip every epoch, evaluation averages the model over all its windows. "
+                  "1: clips are cut to one window."},
+    )
     # --- processing ---
     num_proc: Optional[int] = field(default=None, metadata={"help": "Processes for datasets.map (default: 1)."})
     batch_size: int = field(default=128, metadata={"help": "Clips per datasets.map batch."})
@@ -108,6 +114,8 @@ class DataArguments:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}={value} must be in [0, 1)")
+        if self.max_clip_windows < 1:
+            raise ValueError(f"max_clip_windows={self.max_clip_windows} must be >= 1")
         if self.max_clips is not None and self.max_clips <= 0:
             raise ValueError(f"max_clips={self.max_clips} must be a positive number of clips")
 

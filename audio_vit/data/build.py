@@ -6,6 +6,8 @@ Nothing passed in is modified: the statistics come back in `PreparedData.report.
 """
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import json
 import logging
@@ -105,6 +107,12 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         return _build_streaming(manifest, split_rows, label_ids, report, data_args, feature_extractor,
                                 process_index, num_processes)
 
+    # Clips are stored up to `max_clip_windows` model windows long: training crops a window, evaluation
+    # averages all of them. The extractor that is returned keeps the model's window (`max_length`).
+    storage_extractor = feature_extractor
+    if data_args.max_clip_windows > 1:
+        storage_extractor = copy.deepcopy(feature_extractor)
+        storage_extractor.max_length = feature_extractor.max_length * data_args.max_clip_windows
     # One map over every clip some split uses (all of them unless max_clips subsets), so changing the
     # split strategy or seed reuses the same cache.
     used = np.unique(np.concatenate(list(split_rows.values())))
@@ -118,7 +126,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         label_ids=[label_ids[i] for i in used],
         files=[manifest.files[i] for i in used],
         label_names=manifest.label_names,
-        feature_extractor=feature_extractor,
+        feature_extractor=storage_extractor,
         source_fingerprint=fingerprint,
         cache_dir=data_args.cache_dir,
         num_proc=data_args.num_proc,
@@ -143,7 +151,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
             f"{c.file}: {c.reason}" for c in report.skipped[:5]))
 
     mean, std = dataset_statistics(splits["train"], valid_frames_only=True)
-    _fill_report(report, splits, feature_extractor, mean, std)
+    _fill_report(report, splits, storage_extractor, mean, std)
     splits.set_format("numpy", columns=["input_values", "labels"], output_all_columns=True)
     return PreparedData(splits=splits, id2label=manifest.id2label, report=report,
                         feature_extractor=feature_extractor.with_statistics(mean, std))

@@ -21,6 +21,7 @@ from ..data import DataArguments
 
 LR_SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
 MIXED_PRECISION = ("no", "bf16", "fp16")
+RECIPE_NAMES = ("auto", "none")
 REPORT_TO = ("none", "tensorboard", "wandb", "mlflow")
 # Sections a config file may group its keys in; flat keys work too.
 CONFIG_SECTIONS = ("model", "data", "augmentation", "training")
@@ -195,8 +196,26 @@ class TrainingArguments:
         default=4, metadata={"help": "Example spectrograms (and Griffin-Lim audio) logged to the tracker at the start."}
     )
     disable_tqdm: bool = field(default=False, metadata={"help": "No progress bars."})
+    recipe: str = field(
+        default="auto",
+        metadata={"help": "auto: every option you do not set is derived from the data (sampling rate and window "
+                  "from the clips' rates and durations; model, epochs and augmentation from their number; "
+                  "validation from a whole other fold); printed and saved as recipe.json. none: the plain defaults."},
+    )
+    balanced_sampling: bool = field(
+        default=False,
+        metadata={"help": "Draw training clips with probability 1/(clips of their class), so rare classes are seen "
+                  "as often as common ones (auto recipe: on when the largest class is 3x the smallest)."},
+    )
+    seeds: list[int] | None = field(
+        default=None,
+        metadata={"help": "Train once per seed (into OUTPUT_DIR/seed-N) and report test accuracy as mean ± std "
+                  "(seeds_results.json/.md), e.g. --seeds 0 1 2.", "nargs": "+"},
+    )
 
     def __post_init__(self):
+        if self.recipe not in RECIPE_NAMES:
+            raise ValueError(f"recipe={self.recipe!r} is not supported; use one of {RECIPE_NAMES}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr_scheduler={self.lr_scheduler!r} is not supported; use one of {LR_SCHEDULERS}")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -271,6 +290,31 @@ def build_parser(prog: str = "audio-vit train") -> HfArgumentParser:
         "command-line options override it.",
     )
     return parser
+
+
+def non_default_options(*arguments) -> set[str]:
+    """Names of the fields whose value differs from their dataclass default (what a Python caller set)."""
+    names = set()
+    for args in arguments:
+        for f in dataclasses.fields(args):
+            if not f.init:
+                continue
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if getattr(args, f.name) != default:
+                names.add(f.name)
+    return names
+
+
+def explicit_option_names(argv: list[str] | None = None, prog: str = "audio-vit train") -> set[str]:
+    """The options `argv` sets, on the command line or in its `--config` file (the data-derived defaults of
+    `--recipe auto` leave exactly these alone)."""
+    parser = build_parser(prog)
+    known, _ = parser.parse_known_args(argv)
+    names = set(read_config_file(known.config)) if known.config else set()
+    unset = object()  # a default no parsed value can equal
+    parser.set_defaults(**{action.dest: unset for action in parser._actions if action.dest not in ("help", "config")})
+    namespace, _ = parser.parse_known_args(argv)
+    return names | {name for name, value in vars(namespace).items() if value is not unset and name != "config"}
 
 
 def parse_training_args(argv: list[str] | None = None, prog: str = "audio-vit train"):

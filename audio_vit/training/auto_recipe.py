@@ -25,7 +25,7 @@ from typing import Any
 
 from ..data.profile import DataProfile
 
-RECIPES = ("auto", "none")
+RECIPE_NAME = "recipe.json"  # written to the output folder: the profile and every derived option
 # Standard rates, low to high; the derived rate is the highest one not above the data's median rate.
 STANDARD_RATES = (8000, 11025, 16000)
 MAX_WINDOW_SECONDS = 10.0
@@ -100,6 +100,7 @@ def training_defaults(profile: DataProfile, max_length: int, train_fraction: flo
         "label_smoothing": 0.1,
         # About three epochs of averaging whatever the epoch length (a short epoch needs a faster EMA).
         "ema_decay": round(max(0.9, min(0.999, 1.0 - 1.0 / (3 * steps_per_epoch))), 4),
+        "balanced_sampling": profile.imbalance_ratio >= 3.0,
     }
 
 
@@ -191,10 +192,11 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
     """
     if args.recipe == "none" or args.prepared_data_dir or data_args.streaming:
         return None
+    from ..data import resolve_data_dir
     from ..data.profile import profile_manifest
     from ..data.sources import build_manifest
 
-    manifest = build_manifest(data_args)
+    manifest = build_manifest(resolve_data_dir(data_args))
     profile = profile_manifest(manifest)
     arguments = (model_args, data_args, aug_config, args)
     fixed = {name: getattr(obj, name) for name in explicit for obj in arguments if hasattr(obj, name)}
@@ -214,5 +216,5 @@ def format_recipe(record: dict[str, Any]) -> str:
             f"  data: {record['profile_text']}\n  set: {options}{kept}")
 
 
-__all__ = ["RECIPES", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
+__all__ = ["RECIPE_NAME", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
            "format_recipe", "validation_defaults"]

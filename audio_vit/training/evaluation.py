@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..inference import whole_clip_logits
 from ..metrics import load_metric
 
 
@@ -40,6 +41,20 @@ class ClassificationMetrics:
 
 
 @torch.no_grad()
+def batch_logits(model, batch: dict, window: int) -> torch.Tensor:
+    """Logits `(B, num_labels)` of an evaluation batch of whole clips (`SpectrogramCollator` without augmenter).
+
+    Clips longer than the model's `window` frames are judged on all of their windows (logits averaged,
+    `audio_vit.inference.whole_clip_logits`); shorter ones are one window with the padding masked.
+    """
+    values, num_frames = batch["input_values"], batch.get("num_frames")
+    if num_frames is not None and values.shape[-1] > window and int(num_frames.max()) > window:
+        return whole_clip_logits(model, values, num_frames, window)
+    values, mask = values[..., :window], batch.get("attention_mask")
+    mask = mask[..., :window] if mask is not None else None
+    return model(input_values=values, attention_mask=mask).logits
+
+
 def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetrics, desc: str = "eval",
                    disable_tqdm: bool = False) -> dict:
     """Run `model` over `dataloader`; returns {"loss", "accuracy", "f1"[, "confusion_matrix"], "num_samples"}.
@@ -48,13 +63,14 @@ def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetric
     """
     from tqdm.auto import tqdm
 
-    compute_loss = accelerator.unwrap_model(model).compute_loss
+    unwrapped = accelerator.unwrap_model(model)
+    compute_loss, window = unwrapped.compute_loss, unwrapped.config.max_length
     model.eval()
     predictions, references = [], []
     loss_sum, count = 0.0, 0
     for batch in tqdm(dataloader, desc=desc, leave=False,
                       disable=disable_tqdm or not accelerator.is_local_main_process):
-        logits = model(input_values=batch["input_values"]).logits
+        logits = batch_logits(model, batch, window)
         logits, labels = accelerator.gather_for_metrics((logits.float(), batch["labels"]))
         if labels.ndim == 2:  # soft / multi-hot targets: score against the arg-max class
             labels = labels.argmax(dim=-1)

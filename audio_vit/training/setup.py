@@ -7,7 +7,9 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
@@ -35,20 +37,31 @@ class EpochShuffleSampler(Sampler[int]):
     """Random order that depends only on (seed, epoch): a resumed run sees the same order as a fresh one.
 
     Every process builds the same permutation; accelerate then hands each process its share of the batches.
+    With `weights` (one per clip) an epoch instead draws `num_samples` clips with replacement, each with
+    probability proportional to its weight (class-balanced sampling).
     """
 
-    def __init__(self, num_samples: int, seed: int):
-        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
+    def __init__(self, num_samples: int, seed: int, weights: Optional[torch.Tensor] = None):
+        self.num_samples, self.seed, self.epoch, self.weights = num_samples, seed, 0, weights
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            return iter(torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist())
         return iter(torch.randperm(self.num_samples, generator=generator).tolist())
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+def class_balanced_weights(labels) -> torch.Tensor:
+    """1 / (clips of the clip's class) per clip: every class is drawn equally often."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    counts = torch.bincount(labels).float()
+    return 1.0 / counts[labels]
 
 
 def seed_worker_augmenter(augmenter, base_seed: int, worker_id: int) -> None:
@@ -160,10 +173,16 @@ def build_loaders(prepared: PreparedData, aug_config: AugmentationConfig, args: 
     """(train loader, validation loader, augmenter or None); the training order comes from `EpochShuffleSampler`."""
     splits, feature_extractor = prepared.splits, prepared.feature_extractor
     augmenter = SpectrogramAugmenter(aug_config, num_labels=prepared.num_labels) if aug_config.enabled else None
+    balanced_weights = None
+    if args.balanced_sampling:
+        labels = splits["train"].with_format(None)["labels"][:]
+        if labels and np.ndim(labels[0]) > 0:
+            raise ValueError("--balanced-sampling needs single-label data (one class per clip)")
+        balanced_weights = class_balanced_weights(labels)
     train_loader = DataLoader(
         splits["train"],
         batch_size=args.per_device_train_batch_size,
-        sampler=EpochShuffleSampler(len(splits["train"]), args.seed),
+        sampler=EpochShuffleSampler(len(splits["train"]), args.seed, weights=balanced_weights),
         collate_fn=SpectrogramCollator(feature_extractor, augmenter=augmenter),
         num_workers=args.dataloader_num_workers,
     )

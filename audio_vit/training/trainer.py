@@ -31,7 +31,8 @@ from ..model_folder import (
     load_model,
     require_model_folder,
 )
-from .arguments import ModelArguments, TrainingArguments
+from .arguments import ModelArguments, TrainingArguments, non_default_options
+from .auto_recipe import RECIPE_NAME, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .evaluation import ClassificationMetrics, evaluate_model
 from .optimization import LRSchedule, ModelEMA, build_optimizer
@@ -81,19 +82,28 @@ class Run:
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, aug_config: AugmentationConfig,
-          args: TrainingArguments) -> dict:
+          args: TrainingArguments, explicit: Optional[set[str]] = None) -> dict:
     """Train, validate every epoch, keep the best model, test it; returns the final results dict.
 
     The public entry point of training: `audio-vit train`, `audio-vit demo` and `scripts/train.py` call it
-    with the four dataclasses of `parse_training_args`.
+    with the four dataclasses of `parse_training_args`. With `args.recipe == "auto"` every option not in
+    `explicit` (the options the user set; default: those that differ from the dataclass defaults) is first
+    derived from the data (`audio_vit.training.auto_recipe`); the arguments are updated in place.
     """
     started = time.time()
     check_output_dir(args)
     if model_args.model_name_or_path:
         require_model_folder(model_args.model_name_or_path, "--model-name-or-path")
+    if explicit is None:
+        explicit = non_default_options(model_args, data_args, aug_config, args)
+    recipe = resolve_recipe(model_args, data_args, aug_config, args, explicit)
     accelerator = make_accelerator(args)
     output_dir = prepare_output_dir(accelerator, args)
     set_seed(args.seed)
+    if recipe is not None:
+        accelerator.print(format_recipe(recipe))
+        if accelerator.is_main_process:
+            write_json_atomic(output_dir / RECIPE_NAME, recipe)
 
     # --- data: cached spectrograms; the feature extractor to normalise with carries the training split's mean/std
     prepared = load_data(data_args, args, build_feature_extractor(model_args), accelerator)
@@ -101,6 +111,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
 
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
     model = build_model(model_args, prepared.id2label)
+    if recipe is not None:  # saved with the model: which options came from the data, and what the data was
+        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile")}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
     optimizer = build_optimizer(model, args)
     epoch_steps = steps_per_epoch(train_loader, accelerator, args)
@@ -231,7 +243,7 @@ def train_epoch(run: Run) -> float:
             targets = batch["labels"]
             if args.label_smoothing:
                 targets = smooth_targets(targets, run.prepared.num_labels, args.label_smoothing)
-            loss = model(input_values=batch["input_values"], labels=targets).loss
+            loss = model(input_values=batch["input_values"], attention_mask=batch.get("attention_mask"), labels=targets).loss
             accelerator.backward(loss)
             if accelerator.sync_gradients and args.max_grad_norm:
                 accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
