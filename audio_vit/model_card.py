@@ -284,8 +284,8 @@ def build_model_card(
     architecture = {
         key: _format_value(config[key])
         for key in ("backbone", "timm_model_name", "num_mel_bins", "max_length", "patch_size", "frequency_stride",
-                    "time_stride", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                    "pooling", "drop_path_rate", "hidden_dropout_prob", "classifier_dropout")
+                    "time_stride", "stem", "stem_channels", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                    "intermediate_size", "pooling", "drop_path_rate", "hidden_dropout_prob", "classifier_dropout")
         if config.get(key) not in (None, "", {})
     }
     hyperparameters = _hyperparameters(training_args)
@@ -337,6 +337,7 @@ def build_model_card(
         preprocessing_table=preprocessing_table,
         architecture=architecture,
         hyperparameters=hyperparameters,
+        derived_options=sorted((config.get("training_recipe") or {}).get("applied", {})),
         results_table=[(name, _format_value(value)) for name, value in metrics.items()],
         results_split=split,
         results_examples=parsed["num_examples"],
