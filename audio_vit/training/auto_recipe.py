@@ -31,7 +31,7 @@ STANDARD_RATES = (8000, 11025, 16000)
 MAX_WINDOW_SECONDS = 10.0
 MIN_WINDOW_SECONDS = 1.0
 # Training clip-passes x window frames that fit about 10 minutes on 2 CPU cores with the default model.
-CLIP_FRAME_BUDGET = 6_000_000
+CLIP_FRAME_BUDGET = 4_500_000
 MIN_EPOCHS, MAX_EPOCHS = 20, 80
 
 
