@@ -11,16 +11,20 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
 from .audio_io import load_audio
+from .inference import whole_clip_logits
 from .audio_utils import resample, to_mono
 
 
 class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
     """Drop-in `AudioClassificationPipeline`: local files and bytes are decoded with soundfile (fallbacks in
     `audio_vit.audio_io`), multichannel audio is downmixed and other sampling rates are resampled with soxr
-    (`audio_vit.audio_utils`), then everything else is left to transformers' implementation."""
+    (`audio_vit.audio_utils`). A recording longer than the model's window is judged on all of it (the
+    window logits are averaged, `audio_vit.inference.whole_clip_logits`), and a shorter one is padded with
+    masked silence; scoring (softmax, or sigmoid for multi-label models) is transformers' own."""
 
     def preprocess(self, inputs):
         target_rate = self.feature_extractor.sampling_rate
@@ -40,7 +44,19 @@ class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
                 raise ValueError('a dict input needs a "raw" or "array" waveform and a "sampling_rate"')
             waveform = np.asarray(getattr(waveform, "numpy", lambda: waveform)(), dtype=np.float32)
             inputs = resample(to_mono(waveform), int(inputs.pop("sampling_rate")), target_rate)  # (channels, samples) -> mono
+        if isinstance(inputs, np.ndarray) and inputs.ndim == 1:
+            # The whole recording (never truncated); `_forward` cuts it into model windows.
+            features = self.feature_extractor(inputs, sampling_rate=target_rate, padding="max_length", truncation=False,
+                                              return_attention_mask=True, return_tensors="pt")
+            return {"input_values": features["input_values"], "num_frames": features["attention_mask"].sum(-1)}
         return super().preprocess(inputs)
+
+    def _forward(self, model_inputs):
+        if "num_frames" not in model_inputs:
+            return super()._forward(model_inputs)
+        logits = whole_clip_logits(self.model, model_inputs["input_values"], model_inputs["num_frames"],
+                                   self.feature_extractor.max_length)
+        return SequenceClassifierOutput(logits=logits)
 
 
 def audio_classification_pipeline(model, **kwargs):

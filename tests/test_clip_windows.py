@@ -100,3 +100,24 @@ def test_whole_clip_logits_average_the_windows_of_a_long_clip():
         starts = [0, 8, 16, 24]
         expected = torch.stack([model(x[:, :, s : s + 16]).logits[0] for s in starts]).mean(0)
     assert torch.allclose(got[0], expected, atol=1e-5)
+
+
+def test_pipeline_judges_a_long_recording_on_all_of_its_windows(tmp_path):
+    from audio_vit import audio_classification_pipeline
+
+    torch.manual_seed(0)
+    fe = AudioViTFeatureExtractor(sampling_rate=8000, n_fft=256, hop_length=80, num_mel_bins=MELS, max_length=16)
+    config = AudioViTConfig(num_mel_bins=MELS, max_length=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            patch_size=[MELS, 4], pooling="mean", num_labels=3)
+    model = AudioViTForAudioClassification(config).eval()
+    model.save_pretrained(tmp_path)
+    fe.save_pretrained(tmp_path)
+    waveform = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1  # 1 s = 101 frames
+    scores = audio_classification_pipeline(str(tmp_path))({"raw": waveform, "sampling_rate": 8000}, top_k=3)
+    features = fe(waveform, sampling_rate=8000, padding="max_length", truncation=False, return_tensors="pt")
+    with torch.no_grad():
+        expected = whole_clip_logits(model, features["input_values"], torch.tensor([101]), window=16)[0].softmax(-1)
+        first_window_only = model(features["input_values"][..., :16]).logits[0].softmax(-1)
+    got = {s["label"]: s["score"] for s in scores}
+    assert all(abs(got[model.config.id2label[i]] - float(expected[i])) < 1e-5 for i in range(3))
+    assert not torch.allclose(expected, first_window_only, atol=1e-3)
