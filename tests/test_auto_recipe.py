@@ -82,3 +82,48 @@ def test_explicit_options_win_over_derived_ones():
     applied = apply_defaults([args], {"sampling_rate": 8000, "num_train_epochs": 50}, explicit={"num_train_epochs"})
     assert applied == {"sampling_rate": 8000}
     assert args.sampling_rate == 8000 and args.num_train_epochs == 30
+
+
+def test_train_with_only_data_flags_derives_the_rest_and_keeps_the_users(tmp_path):
+    """A real (tiny) run of `audio-vit train` with the auto recipe: derived options are applied, printed and saved;
+    the options given on the command line are kept; clips longer than the window are cropped in training and
+    judged on all their windows in evaluation."""
+    import json
+
+    from test_training_helpers import make_tone_dataset
+
+    from audio_vit.commands import train as train_command
+
+    data = make_tone_dataset(tmp_path / "tones", duration=1.0)
+    out = tmp_path / "out"
+    code = train_command.main([
+        "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out),
+        "--max-length", "24", "--num-train-epochs", "2", "--hidden-size", "32", "--num-hidden-layers", "1",
+        "--num-attention-heads", "2", "--report-to", "none", "--disable-tqdm", "--log-examples", "0",
+    ])
+    assert code == 0
+    recipe = json.loads((out / "recipe.json").read_text())
+    applied = recipe["applied"]
+    assert applied["sampling_rate"] == 8000 and applied["stem"] == "conv" and applied["lr_scheduler"] == "plateau"
+    assert applied["max_clip_windows"] == 3  # 1 s clips are longer than the 24-frame window the user chose
+    assert {"max_length", "num_train_epochs", "hidden_size"} <= set(recipe["kept"])
+    assert "max_length" not in applied and "num_train_epochs" not in applied
+    config = json.loads((out / "config.json").read_text())
+    assert config["stem"] == "conv" and config["max_length"] == 24 and config["hidden_size"] == 32
+    assert config["training_recipe"]["applied"]["sampling_rate"] == 8000
+    assert "Derived from the data" in (out / "README.md").read_text()
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert len(state["log_history"]) == 2
+    assert json.loads((out / "test_results.json").read_text())["num_samples"] == 12
+
+
+def test_recipe_none_keeps_the_plain_defaults(tmp_path):
+    from test_training_helpers import make_tone_dataset
+
+    from audio_vit.training import parse_training_args
+    from audio_vit.training.auto_recipe import resolve_recipe
+
+    data = make_tone_dataset(tmp_path / "tones")
+    model_args, data_args, aug, args = parse_training_args(["--data-dir", str(data), "--recipe", "none"])
+    assert resolve_recipe(model_args, data_args, aug, args, {"data_dir", "recipe"}) is None
+    assert model_args.sampling_rate == 16000 and model_args.stem == "patch" and aug.num_freq_masks == 0

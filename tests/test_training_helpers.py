@@ -40,8 +40,10 @@ def make_tone_dataset(root: Path, counts=None, labels=TONES, seed: int = 0, dura
 
 
 def tiny_train_argv(data_dir: Path, output_dir: Path, cache_dir: Path, *extra: str) -> list[str]:
-    """Options of a tiny, fast run on `make_tone_dataset` data."""
+    """Options of a tiny, fast run on `make_tone_dataset` data, with the plain defaults (`--recipe none`):
+    these tests check the training machinery; tests/test_auto_recipe.py checks the data-derived defaults."""
     return [
+        "--recipe", "none",
         "--data-dir", str(data_dir),
         "--cache-dir", str(cache_dir),
         "--output-dir", str(output_dir),
