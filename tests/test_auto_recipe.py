@@ -114,7 +114,14 @@ def test_train_with_only_data_flags_derives_the_rest_and_keeps_the_users(tmp_pat
     assert "Derived from the data" in (out / "README.md").read_text()
     state = json.loads((out / "trainer_state.json").read_text())
     assert len(state["log_history"]) == 2
-    assert json.loads((out / "test_results.json").read_text())["num_samples"] == 12
+    test = json.loads((out / "test_results.json").read_text())
+    assert test["num_samples"] == 12
+    # `audio-vit evaluate` judges the same whole clips (all windows) and so reproduces the test metrics
+    from audio_vit.training import evaluate_folder, parse_training_args
+
+    data_args = parse_training_args(["--data-dir", str(data), "--cache-dir", str(tmp_path / "cache")])[1]
+    again = evaluate_folder(str(out), data_args, split="test")
+    assert abs(again["accuracy"] - test["accuracy"]) < 1e-9 and abs(again["loss"] - test["loss"]) < 1e-4
 
 
 def test_recipe_none_keeps_the_plain_defaults(tmp_path):

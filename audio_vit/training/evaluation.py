@@ -7,6 +7,8 @@ however many processes share the loader. The loss is the model's own (`compute_l
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..inference import whole_clip_logits
@@ -106,7 +108,12 @@ def evaluate_folder(model_dir: str, data_args=None, prepared_data_dir: str | Non
     else:
         if data_args is None:
             raise ValueError("no data: pass --data-dir DIR, --dataset NAME or --prepared-data-dir DIR")
-        prepared = build_datasets(resolve_data_dir(data_args), feature_extractor)
+        data_args = resolve_data_dir(data_args)
+        # Judge clips on as much of them as training did (the auto recipe caches several windows per clip).
+        trained_windows = (getattr(model.config, "training_recipe", None) or {}).get("applied", {}).get("max_clip_windows", 1)
+        if trained_windows > data_args.max_clip_windows:
+            data_args = dataclasses.replace(data_args, max_clip_windows=int(trained_windows))
+        prepared = build_datasets(data_args, feature_extractor)
     if split not in prepared.splits:
         raise ValueError(f"--split {split!r} is not in the data; available splits: {list(prepared.splits)}")
     dataset = prepared.splits[split]
