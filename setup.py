@@ -32,9 +32,12 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     "av": ["av>=12"],
+    "serve": ["gradio>=6.0,<7"],
 }
+# selenium drives the system chromium/chromedriver (apt) in the browser test; it downloads no browser.
 EXTRAS_REQUIRE["dev"] = sorted(
-    {*EXTRAS_REQUIRE["export"], *EXTRAS_REQUIRE["av"], "pytest>=8", "pytest-timeout>=2.3"}
+    {*EXTRAS_REQUIRE["export"], *EXTRAS_REQUIRE["av"], *EXTRAS_REQUIRE["serve"], "pytest>=8", "pytest-timeout>=2.3",
+     "selenium>=4.30,<5"}
 )
 
 setup(
