@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": ("audio_vit.commands.predict", "classify audio files, with sliding windows for long recordings"),
     "push": ("audio_vit.commands.push", "upload a model folder to the Hugging Face Hub"),
     "export": ("audio_vit.commands.export", "export a model folder to ONNX or TorchScript"),
+    "convert-ast": ("audio_vit.commands.convert_ast", "convert an AST (AudioSet) checkpoint into an audio_vit model folder"),
     "serve": ("audio_vit.commands.serve", "serve a web demo of a model folder (upload or record a clip)"),
 }
 

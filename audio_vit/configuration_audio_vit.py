@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-POOLING_MODES = ("cls", "mean")
+POOLING_MODES = ("cls", "mean", "cls_distillation")
 STEMS = ("patch", "conv")
 # Each conv-stem layer halves the frequency axis; the first two also halve time (see `conv_stem_output_size`).
 CONV_STEM_TIME_STRIDED_LAYERS = 2
@@ -44,7 +44,12 @@ class AudioViTConfig(PreTrainedConfig):
         classifier_dropout (`float`, defaults to 0.0): dropout before the classification head.
         layer_norm_eps (`float`, defaults to 1e-6): epsilon of the layer norms.
         qkv_bias (`bool`, defaults to `True`): bias in the fused query/key/value projection.
-        pooling (`str`, defaults to `"cls"`): `"cls"` (the CLS token) or `"mean"` (mean of patch tokens).
+        pooling (`str`, defaults to `"cls"`): `"cls"` (the CLS token), `"mean"` (mean of patch tokens) or
+            `"cls_distillation"` (mean of the CLS and distillation tokens, as AST pools; needs `distillation_token`).
+        distillation_token (`bool`, defaults to `False`): a second learned prefix token after CLS (DeiT / AST), with
+            its own position embedding; the scratch ViT only.
+        classifier_layernorm (`bool`, defaults to `False`): a LayerNorm before the classification head's linear
+            layer (AST's head); the scratch ViT only.
         initializer_range (`float`, defaults to 0.02): std of the truncated-normal weight init.
         backbone (`str`, defaults to `"scratch"`): `"scratch"` for the ViT defined here, `"timm"` for a timm model.
         timm_model_name (`str`, *optional*): the timm architecture when `backbone="timm"`, e.g. `"resnet18"`.
@@ -77,6 +82,8 @@ class AudioViTConfig(PreTrainedConfig):
     layer_norm_eps: float = 1e-6
     qkv_bias: bool = True
     pooling: str = "cls"
+    distillation_token: bool = False
+    classifier_layernorm: bool = False
     initializer_range: float = 0.02
     backbone: str = "scratch"
     timm_model_name: str | None = None
@@ -111,6 +118,11 @@ class AudioViTConfig(PreTrainedConfig):
         return 2 ** min(CONV_STEM_TIME_STRIDED_LAYERS, len(self.stem_channels)) if self.stem == "conv" else 1
 
     @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patches: CLS, and the distillation token when configured."""
+        return 2 if self.distillation_token else 1
+
+    @property
     def patch_grid(self) -> tuple[int, int]:
         """(frequency, time) patch counts for an input of `num_mel_bins x max_length`."""
         height, width = self.token_map_size
@@ -131,6 +143,12 @@ class AudioViTConfig(PreTrainedConfig):
             raise ValueError(f"stem_channels={self.stem_channels} must be a non-empty list of positive integers")
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling={self.pooling!r} is not supported; use one of {POOLING_MODES}")
+        if self.pooling == "cls_distillation" and not self.distillation_token:
+            raise ValueError("pooling='cls_distillation' needs distillation_token=True (it averages CLS and that token)")
+        if self.backbone != "scratch" and (self.distillation_token or self.classifier_layernorm):
+            raise ValueError(
+                f"distillation_token / classifier_layernorm are options of the scratch ViT, not backbone={self.backbone!r}"
+            )
         for name in ("num_mel_bins", "max_length", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "frequency_stride", "time_stride", "num_channels"):
             if getattr(self, name) <= 0:

@@ -22,6 +22,11 @@ from .audio_utils import pcm_to_float32, resample, to_mono
 logger = logging.get_logger(__name__)
 
 MEL_SCALES = ("slaney", "htk")
+FRONTENDS = ("librosa", "kaldi")
+# AST's kaldi-style fbank (ASTFeatureExtractor / torchaudio.compliance.kaldi.fbank with window_type="hanning"):
+# fixed per-frame pre-processing and the floor of its natural log.
+KALDI_PREEMPHASIS = 0.97
+KALDI_LOG_FLOOR = float(np.finfo(np.float32).eps)
 PADDING_STRATEGIES = ("max_length", "longest", "do_not_pad")
 RETURN_TENSORS = (None, "np", "pt")
 
@@ -66,6 +71,12 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         std (`float`, defaults to 1.0): dB standard deviation used by `normalize`, set from training data.
         return_attention_mask (`bool`, defaults to `False`): also return `attention_mask` `(batch, frames)`,
             1 on frames of real audio, 0 on padding.
+        frontend (`str`, defaults to `"librosa"`): `"librosa"` as above, or `"kaldi"` for AST's kaldi-style fbank
+            (what `ASTFeatureExtractor` computes): frames of `win_length` samples without centre padding, DC offset
+            removed, pre-emphasis 0.97, symmetric Hann window, `n_fft`-point power spectrum, kaldi mel filterbank
+            (`f_min` to `f_max`), natural log floored at float32 eps; frames past the end of a clip are 0 before
+            normalization, as AST pads. `mel_scale`, `mel_norm` and `top_db` do not apply; see
+            `audio_vit.convert_ast.ast_feature_extractor` for AST's values.
     """
 
     model_input_names = ["input_values"]
@@ -91,6 +102,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         mean: float = 0.0,
         std: float = 1.0,
         return_attention_mask: bool = False,
+        frontend: str = "librosa",
         **kwargs,
     ):
         kwargs.pop("feature_size", None)  # always num_mel_bins; present in saved configs
@@ -114,6 +126,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         self.do_normalize = do_normalize
         self.mean = mean
         self.std = std
+        self.frontend = frontend
         self._check_parameters()
         # Tensors built lazily and cached per (device, dtype); never serialised (see to_dict / __getstate__).
         self._tensor_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -133,6 +146,8 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 raise ValueError(f"win_length={self.win_length} must be at most n_fft={self.n_fft}")
         if self.max_length is not None:
             positive_int("max_length")
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"frontend={self.frontend!r} must be one of {FRONTENDS}")
         if self.mel_scale not in MEL_SCALES:
             raise ValueError(f"mel_scale={self.mel_scale!r} must be one of {MEL_SCALES}")
         if not (self.mel_norm is None or self.mel_norm == "slaney" or isinstance(self.mel_norm, numbers.Real)):
@@ -166,12 +181,20 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
     # ------------------------------------------------------------------ small public helpers
     def frames_for(self, num_samples):
         """Frames a clip of `num_samples` samples gives (int, or an integer array for an array input)."""
+        if self.frontend == "kaldi":  # no centre padding: only whole frames of win_length samples
+            return np.maximum(0, 1 + (num_samples - self._frame_length()) // self.hop_length) if isinstance(
+                num_samples, np.ndarray) else max(0, 1 + (num_samples - self._frame_length()) // self.hop_length)
         return 1 + (num_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
 
     def samples_for(self, frames: int) -> int:
         """Samples kept when truncating to `frames` frames: the last frame then sees only real samples,
         exactly as on the full clip (`(frames - 1) * hop_length + ceil(n_fft / 2)`)."""
+        if self.frontend == "kaldi":
+            return (frames - 1) * self.hop_length + self._frame_length()
         return (frames - 1) * self.hop_length + (self.n_fft - self.n_fft // 2)
+
+    def _frame_length(self) -> int:
+        return self.n_fft if self.win_length is None else self.win_length
 
     def normalize(self, input_values):
         """`(x - mean) / std` on a numpy array or torch tensor of dB values (same type back): the one
@@ -403,7 +426,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         Built in numpy: torch would run each row copy as a parallel op, and on a busy machine every parallel
         op waits for the other thread to be scheduled (milliseconds each).
         """
-        half = self.n_fft // 2
+        half = 0 if self.frontend == "kaldi" else self.n_fft // 2  # kaldi frames are not centred
         total = max(half + max(lengths) + half, (num_frames - 1) * self.hop_length + self.n_fft)
         waveforms = np.empty((len(clips), total), dtype=np.float32)
         waveforms[:, :half] = 0.0  # librosa's centre padding is always zeros
@@ -414,6 +437,8 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
 
     def _log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
         """Centre-padded waveforms (B, samples) -> clipped log-mel dB (B, num_mel_bins, num_frames)."""
+        if self.frontend == "kaldi":
+            return self._kaldi_log_mel(waveforms, num_frames, valid_frames)
         window, mel_filters = self._mel_tensors(waveforms.device, waveforms.dtype)
         frames = waveforms.unfold(1, self.n_fft, self.hop_length)[:, :num_frames]  # (B, T, n_fft), a view
         spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, F) complex
@@ -433,6 +458,39 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             clip_max = masked.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
             floor = clip_max.mul_(10.0 ** (-self.top_db / 10.0)).clamp_(min=1e-10)
         return mel.clamp_(min=floor).log10_().mul_(10.0)
+
+    def _kaldi_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(symmetric Hann window (win_length,), kaldi mel filterbank (num_mel_bins, n_fft // 2 + 1)), cached."""
+        key = ("kaldi", str(device), dtype)
+        if key not in self._tensor_cache:
+            import warnings
+
+            from transformers.audio_utils import mel_filter_bank
+
+            with warnings.catch_warnings():  # AST's 128-band bank has empty low bands at 512 FFT points; AST's too
+                warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+                mel_filters = mel_filter_bank(
+                    num_frequency_bins=self.n_fft // 2 + 1, num_mel_filters=self.num_mel_bins, min_frequency=self.f_min,
+                    max_frequency=self.sampling_rate / 2 if self.f_max is None else self.f_max,
+                    sampling_rate=self.sampling_rate, norm=None, mel_scale="kaldi", triangularize_in_mel_space=True,
+                ).T  # (num_mel_bins, n_fft // 2 + 1)
+            window = torch.hann_window(self._frame_length(), periodic=False, dtype=torch.float64)
+            self._tensor_cache[key] = (window.to(device, dtype), torch.as_tensor(mel_filters, dtype=dtype, device=device))
+        return self._tensor_cache[key]
+
+    def _kaldi_log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
+        """Uncentred waveforms (B, samples) -> AST's log fbank (B, num_mel_bins, num_frames), 0 on padded frames."""
+        window, mel_filters = self._kaldi_tensors(waveforms.device, waveforms.dtype)
+        frames = waveforms.unfold(1, self._frame_length(), self.hop_length)[:, :num_frames]  # (B, T, win)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # remove the DC offset per frame
+        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)  # kaldi: x[-1] := x[0]
+        frames = (frames - KALDI_PREEMPHASIS * previous) * window
+        power = torch.fft.rfft(frames, n=self.n_fft, dim=-1).abs().square()  # (B, T, n_fft // 2 + 1)
+        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T)
+        log_mel = mel.clamp_(min=KALDI_LOG_FLOOR).log_()
+        is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= torch.tensor(
+            valid_frames, device=waveforms.device)[:, None]  # (B, T)
+        return log_mel.masked_fill_(is_pad[:, None, :], 0.0)
 
 
 def _batch_feature(log_mel: torch.Tensor, attention_mask, return_tensors, keep_frames: list[int], device) -> BatchFeature:

@@ -68,15 +68,19 @@ class PatchEmbedding(nn.Module):
 
 
 class AudioViTEmbeddings(nn.Module):
-    """Patch embedding + CLS token + learned positions, resized along time for other clip lengths."""
+    """Patch embedding + CLS (and distillation) token + learned positions, resized along time for other clip lengths."""
 
     def __init__(self, config: AudioViTConfig):
         super().__init__()
         self.config = config
         self.patch_embeddings = PatchEmbedding(config)
         self.grid = tuple(config.patch_grid)
+        self.num_prefix_tokens = config.num_prefix_tokens
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
-        self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], config.hidden_size))
+        if config.distillation_token:
+            self.dist_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        positions = self.num_prefix_tokens + self.grid[0] * self.grid[1]
+        self.position_embeddings = nn.Parameter(torch.zeros(1, positions, config.hidden_size))
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -90,9 +94,11 @@ class AudioViTEmbeddings(nn.Module):
         patches, grid = self.patch_embeddings(spectrogram.to(self.cls_token.dtype))  # (B, N, D)
         # A clip longer or shorter than config.max_length gives another time grid: interpolate the
         # learned positions instead of failing with a shape error (the classic AST pain point).
-        patch_pos = resize_pos_embed(self.position_embeddings[:, 1:], self.grid, grid)
-        cls = (self.cls_token + self.position_embeddings[:, :1]).expand(patches.shape[0], -1, -1)
-        tokens = torch.cat([cls, patches + patch_pos], dim=1)  # (B, 1 + N, D)
+        prefix = self.num_prefix_tokens
+        patch_pos = resize_pos_embed(self.position_embeddings[:, prefix:], self.grid, grid)
+        prefix_tokens = self.cls_token if prefix == 1 else torch.cat([self.cls_token, self.dist_token], dim=1)
+        prefix_tokens = (prefix_tokens + self.position_embeddings[:, :prefix]).expand(patches.shape[0], -1, -1)
+        tokens = torch.cat([prefix_tokens, patches + patch_pos], dim=1)  # (B, prefix + N, D)
         return self.dropout(tokens), grid
 
 
@@ -179,6 +185,8 @@ class AudioViTPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, AudioViTEmbeddings):
             nn.init.trunc_normal_(module.cls_token, std=std)
+            if hasattr(module, "dist_token"):
+                nn.init.trunc_normal_(module.dist_token, std=std)
             nn.init.trunc_normal_(module.position_embeddings, std=std)
 
 
@@ -217,7 +225,10 @@ class AudioViTModel(AudioViTPreTrainedModel):
 
     def no_weight_decay(self) -> set[str]:
         """Names of the non-1-D parameters that get no weight decay (timm's convention)."""
-        return set(self._NO_WEIGHT_DECAY)
+        names = set(self._NO_WEIGHT_DECAY)
+        if self.config.distillation_token:
+            names.add("embeddings.dist_token")
+        return names
 
     def group_matcher(self, coarse: bool = False):
         """Depth of each parameter for layer-wise LR decay: embeddings 0, block N N+1, the rest (final norm, head) top."""
@@ -231,7 +242,8 @@ class AudioViTModel(AudioViTPreTrainedModel):
         token_mask = None
         if attention_mask is not None:
             token_mask = patch_padding_mask(stem_frame_mask(attention_mask, self.config.stem_time_stride),
-                                            self.config.patch_size[1], self.config.time_stride, grid)
+                                            self.config.patch_size[1], self.config.time_stride, grid,
+                                            num_prefix_tokens=self.config.num_prefix_tokens)
         attn_mask = token_mask[:, None, None, :] if token_mask is not None else None  # (B, 1, 1, N) broadcast
         hidden_states = (tokens,) if output_hidden_states else None
         for layer in self.layers:
@@ -241,13 +253,17 @@ class AudioViTModel(AudioViTPreTrainedModel):
         return self.layernorm(tokens), hidden_states, token_mask
 
     def pool(self, tokens: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`(B, 1 + N, D)` -> `(B, D)`: the CLS token, or the mean of the (valid) patch tokens."""
+        """`(B, prefix + N, D)` -> `(B, D)`: the CLS token, the mean of CLS and distillation tokens (AST), or the
+        mean of the (valid) patch tokens."""
         if self.config.pooling == "cls":
             return tokens[:, 0]
-        patches = tokens[:, 1:]
+        if self.config.pooling == "cls_distillation":
+            return (tokens[:, 0] + tokens[:, 1]) / 2
+        prefix = self.config.num_prefix_tokens
+        patches = tokens[:, prefix:]
         if token_mask is None:
             return patches.mean(dim=1)
-        weights = token_mask[:, 1:, None].to(patches.dtype)
+        weights = token_mask[:, prefix:, None].to(patches.dtype)
         return (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
     def forward(
@@ -325,9 +341,10 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         self.audio_vit = AudioViTModel(config)
         self.classifier = None
         if not self.audio_vit.has_own_head:
-            self.classifier = nn.Sequential(
-                nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels)
-            )
+            head = [nn.Dropout(config.classifier_dropout), nn.Linear(config.hidden_size, config.num_labels)]
+            if config.classifier_layernorm:  # AST's head: LayerNorm + Linear (then classifier.0 is the norm)
+                head.insert(0, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
+            self.classifier = nn.Sequential(*head)
         self.post_init()
 
     def no_weight_decay(self) -> set[str]:
