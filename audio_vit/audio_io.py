@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -45,6 +49,7 @@ class DecodedAudio:
     waveform: np.ndarray
     sampling_rate: int
     backend: str
+    warnings: list[str] = field(default_factory=list)  # what the decoder library printed (e.g. mpg123 resyncs)
 
     @property
     def duration(self) -> float:
@@ -88,9 +93,31 @@ def _open_bytes(source: AudioSource):
     return source
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def capture_native_stderr():
+    """Collect what C libraries write to file descriptor 2 (libsndfile's mpg123 prints "Illegal Audio-MPEG-Header"
+    lines there) into the yielded list of lines, instead of the terminal. One capture at a time per process."""
+    lines: list[str] = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line for line in sink.read().decode("utf-8", errors="replace").splitlines() if line.strip())
+
+
 def _decode_soundfile(source: AudioSource) -> DecodedAudio:
-    data, sampling_rate = soundfile.read(_open_bytes(source), dtype="float32", always_2d=True)
-    return DecodedAudio(np.ascontiguousarray(data.T), int(sampling_rate), "soundfile")  # (C, T)
+    with capture_native_stderr() as printed:
+        data, sampling_rate = soundfile.read(_open_bytes(source), dtype="float32", always_2d=True)
+    return DecodedAudio(np.ascontiguousarray(data.T), int(sampling_rate), "soundfile", printed)  # (C, T)
 
 
 def _decode_pyav(source: AudioSource) -> DecodedAudio:
