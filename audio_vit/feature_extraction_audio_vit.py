@@ -80,6 +80,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
     """
 
     model_input_names = ["input_values"]
+    _auto_class = "AutoFeatureExtractor"  # as register_for_auto_class() sets it (see AudioViTConfig)
     # Frames computed at once (all clips of a chunk together): 65536 frames of n_fft=400 is ~100 MB per
     # intermediate, and a batch of 64 five-second clips (32k frames) still goes in one piece.
     max_frames_per_chunk = 65536
@@ -479,7 +480,12 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         return self._tensor_cache[key]
 
     def _kaldi_log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
-        """Uncentred waveforms (B, samples) -> AST's log fbank (B, num_mel_bins, num_frames), 0 on padded frames."""
+        """Uncentred waveforms (B, samples) -> AST's log fbank (B, num_mel_bins, num_frames), 0 on padded frames.
+
+        Computed in float64 like ASTFeatureExtractor's numpy path: in float32 the FFT's rounding, relative to a
+        frame's loudest bin, reaches 1e-3 in the log of quiet bands."""
+        out_dtype = waveforms.dtype
+        waveforms = waveforms.to(torch.float64)
         window, mel_filters = self._kaldi_tensors(waveforms.device, waveforms.dtype)
         frames = waveforms.unfold(1, self._frame_length(), self.hop_length)[:, :num_frames]  # (B, T, win)
         frames = frames - frames.mean(dim=-1, keepdim=True)  # remove the DC offset per frame
@@ -490,7 +496,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         log_mel = mel.clamp_(min=KALDI_LOG_FLOOR).log_()
         is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= torch.tensor(
             valid_frames, device=waveforms.device)[:, None]  # (B, T)
-        return log_mel.masked_fill_(is_pad[:, None, :], 0.0)
+        return log_mel.masked_fill_(is_pad[:, None, :], 0.0).to(out_dtype)
 
 
 def _batch_feature(log_mel: torch.Tensor, attention_mask, return_tensors, keep_frames: list[int], device) -> BatchFeature:
