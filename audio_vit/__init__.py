@@ -1,36 +1,42 @@
 """audio_vit: Vision Transformer audio classifiers on log-mel spectrograms, the Hugging Face way.
 
-Importing the package registers the classes with the transformers Auto classes (nothing else in transformers
-is changed); `audio_classification_pipeline(model)` is an audio-classification pipeline that reads files and
-resamples without FFmpeg or torchaudio.
+Importing the package is cheap (no torch, transformers or datasets): the classes below are imported on
+first use, and the transformers Auto classes learn `model_type="audio_vit"` as soon as transformers loads them,
+before or after `import audio_vit` (see `audio_vit.registration`; nothing else in transformers is changed).
+`audio_classification_pipeline(model)` is an audio-classification pipeline that reads files and resamples
+without FFmpeg or torchaudio.
 """
-from .configuration_audio_vit import AudioViTConfig
-from .feature_extraction_audio_vit import AudioViTFeatureExtractor
-from .modeling_audio_vit import AudioViTForAudioClassification, AudioViTModel, AudioViTPreTrainedModel
-from .registration import register_auto_classes
+from __future__ import annotations
+
+import importlib
+
+from .registration import register_on_import
 
 __version__ = "0.1.0"
 
-register_auto_classes()
+_LAZY_ATTRIBUTES = {
+    "AudioViTConfig": ".configuration_audio_vit",
+    "AudioViTFeatureExtractor": ".feature_extraction_audio_vit",
+    "AudioViTModel": ".modeling_audio_vit",
+    "AudioViTForAudioClassification": ".modeling_audio_vit",
+    "AudioViTPreTrainedModel": ".modeling_audio_vit",
+    "AudioViTAudioClassificationPipeline": ".pipeline_audio_vit",
+    "audio_classification_pipeline": ".pipeline_audio_vit",
+}
 
+__all__ = [*_LAZY_ATTRIBUTES, "__version__"]
 
 
 def __getattr__(name: str):
-    # The pipeline (and the audio decoders it imports) load on first use, not with `import audio_vit`.
-    if name in ("AudioViTAudioClassificationPipeline", "audio_classification_pipeline"):
-        from . import pipeline_audio_vit
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'audio_vit' has no attribute {name!r}")
 
-        return getattr(pipeline_audio_vit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_ATTRIBUTES})
 
 
-__all__ = [
-    "AudioViTConfig",
-    "AudioViTFeatureExtractor",
-    "AudioViTModel",
-    "AudioViTForAudioClassification",
-    "AudioViTPreTrainedModel",
-    "AudioViTAudioClassificationPipeline",
-    "audio_classification_pipeline",
-    "__version__",
-]
+register_on_import()

@@ -63,6 +63,9 @@ class AudioViTConfig(PreTrainedConfig):
     """
 
     model_type = "audio_vit"
+    # What register_for_auto_class() sets, without importing transformers' Auto modules: save_pretrained then
+    # writes `auto_map` and copies this file, so `trust_remote_code=True` loads work without audio_vit.
+    _auto_class = "AutoConfig"
 
     # transformers 5 configs are dataclasses: each hyperparameter is a typed field.
     num_mel_bins: int = 64

@@ -208,6 +208,8 @@ class AudioViTModel(AudioViTPreTrainedModel):
             cls = AudioViTTimmModel
         return super().__new__(cls)
 
+    _auto_class = "AutoModel"  # as register_for_auto_class() sets it (see AudioViTConfig)
+
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
         config.check_geometry()
@@ -334,6 +336,8 @@ def _encoder_output(last_hidden_state, pooled, hidden_states, return_dict: bool)
 
 class AudioViTForAudioClassification(AudioViTPreTrainedModel):
     """AudioViT with a linear classification head on the pooled embedding (timm networks: their own head)."""
+
+    _auto_class = "AutoModelForAudioClassification"  # as register_for_auto_class() sets it
 
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
