@@ -111,7 +111,7 @@ class AudioClassifierDemo:
 def _load(model, feature_extractor):
     """A folder / repo id -> (model, extractor, folder); a loaded model needs its extractor passed along."""
     if isinstance(model, (str, os.PathLike)):
-        from .hub import load_feature_extractor, load_model, resolve_model_folder
+        from .model_folder import load_feature_extractor, load_model, resolve_model_folder
 
         folder = resolve_model_folder(model)
         return load_model(folder), feature_extractor or load_feature_extractor(folder), folder

@@ -20,7 +20,7 @@ from audio_vit.convert_ast import (
     compare_logits,
     convert_ast_checkpoint,
 )
-from audio_vit.hub import load_feature_extractor, load_model
+from audio_vit.model_folder import load_feature_extractor, load_model
 
 LABELS = ["Speech", "Music", "Dog", "Siren", "Rain"]
 
