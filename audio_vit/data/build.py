@@ -21,7 +21,7 @@ from datasets.fingerprint import Hasher
 
 from .arguments import DataArguments
 from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statistics, feature_fingerprint
-from .report import DataError, DataReport, SkippedClip, raise_if_strict
+from .report import DataError, DataReport, DecodeWarning, SkippedClip, raise_if_strict
 from .sources import Manifest, build_manifest, is_plain_audio_folder
 from .splits import assign_splits
 from .streaming import hub_streaming_splits, streaming_split, streaming_statistics
@@ -140,7 +140,11 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         if error is not None:
             report.skipped.append(SkippedClip(manifest.files[int(used[i])], error, "decode", split_of_row.get(int(used[i]))))
     raise_if_strict(data_args.strict, report.skipped)
-    processed = processed.remove_columns(["error"])
+    for i, warning in enumerate(column_values(processed, "warning")):
+        if warning is not None:  # decoded and kept, but the decoder library printed something
+            report.decode_warnings.append(
+                DecodeWarning(manifest.files[int(used[i])], warning, split_of_row.get(int(used[i]))))
+    processed = processed.remove_columns(["error", "warning"])
 
     splits = datasets.DatasetDict()
     for name, rows in split_rows.items():

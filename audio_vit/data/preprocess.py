@@ -23,7 +23,7 @@ from .report import DataError
 logger = logging.getLogger(__name__)
 
 # Bump when the stored columns or the decoding change meaning, so old caches are not reused.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: the "warning" column (what the decoder printed)
 # Parameters that do not change the stored raw dB values.
 NOT_IN_FINGERPRINT = ("mean", "std", "do_normalize", "return_attention_mask", "processor_class", "feature_extractor_type",
                        "auto_map")
@@ -45,6 +45,7 @@ def spectrogram_features(feature_extractor, label_names: list[str]) -> datasets.
         "sampling_rate": datasets.Value("int32"),  # of the original file
         "file": datasets.Value("string"),
         "error": datasets.Value("string"),  # None, or why the clip was skipped (filtered out after the map)
+        "warning": datasets.Value("string"),  # None, or what the decoder printed for a clip it did decode
     })
 
 
@@ -75,6 +76,7 @@ class SpectrogramMapper:
         durations = np.zeros(size, dtype=np.float32)
         rates = np.zeros(size, dtype=np.int32)
         errors: list[Optional[str]] = [None] * size
+        warnings: list[Optional[str]] = [None] * size
         waveforms, rows = [], []
         for i, source in enumerate(batch["audio"]):
             try:
@@ -87,6 +89,8 @@ class SpectrogramMapper:
                 errors[i] = error.reason
                 continue
             rates[i] = decoded.sampling_rate
+            if decoded.warnings:  # captured (libsndfile/mpg123 print to the terminal otherwise), reported later
+                warnings[i] = " | ".join(decoded.warnings)
             durations[i] = decoded.duration
             waveforms.append(waveform)
             rows.append(i)
@@ -104,6 +108,7 @@ class SpectrogramMapper:
             "sampling_rate": rates,
             "file": batch["file"],
             "error": errors,
+            "warning": warnings,
         }
 
 

@@ -23,6 +23,18 @@ class SkippedClip:
         return {"file": self.file, "reason": self.reason, "stage": self.stage, "split": self.split}
 
 
+@dataclass
+class DecodeWarning:
+    """A clip that was decoded and kept, but made the decoder library print something (joined with " | ")."""
+
+    file: str
+    message: str
+    split: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "message": self.message, "split": self.split}
+
+
 def raise_if_strict(strict: bool, skipped: list[SkippedClip]) -> None:
     if strict and skipped:
         lines = [f"  {clip.file}: {clip.reason}" for clip in skipped[:20]]
@@ -45,6 +57,8 @@ class DataReport:
     sampling_rates: dict[int, int] = field(default_factory=dict)  # original rate -> clips
     truncated: dict[str, int] = field(default_factory=dict)  # split -> clips longer than max_length frames
     skipped: list[SkippedClip] = field(default_factory=list)
+    # clips that decoded but made the decoder print something (e.g. mpg123 "Illegal Audio-MPEG-Header" resyncs)
+    decode_warnings: list[DecodeWarning] = field(default_factory=list)
     normalization: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -70,6 +84,8 @@ class DataReport:
             "num_skipped": self.num_skipped,
             "skipped_by_reason": self.skipped_by_reason(),
             "skipped": [clip.to_dict() for clip in self.skipped],
+            "num_decoded_with_warnings": len(self.decode_warnings),
+            "decode_warnings": [clip.to_dict() for clip in self.decode_warnings],
             "normalization": self.normalization,
             "notes": self.notes,
         }
@@ -85,6 +101,7 @@ class DataReport:
             sampling_rates={int(key): value for key, value in data.get("sampling_rates", {}).items()},
             truncated=data.get("truncated", {}),
             skipped=[SkippedClip(**clip) for clip in data.get("skipped", [])],
+            decode_warnings=[DecodeWarning(**clip) for clip in data.get("decode_warnings", [])],
             normalization=data.get("normalization", {}),
             notes=data.get("notes", []),
         )
@@ -122,5 +139,9 @@ class DataReport:
             lines.append(f"  [{clip.stage}] {clip.file}: {clip.reason}")
         if self.num_skipped > max_skipped:
             lines.append(f"  ... {self.num_skipped - max_skipped} more in summary.json")
+        if self.decode_warnings:
+            first = self.decode_warnings[0]
+            lines.append(f"decoded with warnings: {len(self.decode_warnings)}, e.g. {first.file}: "
+                         f"{first.message.split(' | ')[0]} (all in summary.json)")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)

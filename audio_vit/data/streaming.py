@@ -69,7 +69,7 @@ def spectrogram_stream(
         features=spectrogram_features(feature_extractor, label_names),
     )
     stream = stream.filter(_drop_errors, input_columns=["error", "file"])
-    stream = stream.remove_columns(["error"])
+    stream = stream.remove_columns(["error", "warning"])
     if shuffle_seed is not None:
         stream = stream.shuffle(seed=shuffle_seed, buffer_size=shuffle_buffer)
     if num_processes > 1:
