@@ -19,12 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .export_options import DEFAULT_ATOL, DEFAULT_OPSET, EXPORT_FILENAMES, FORMATS  # noqa: F401  (re-exported)
 from .model_folder import CONFIG_NAME, PREPROCESSOR_NAME
 
-FORMATS = ("onnx", "pt2")
-DEFAULT_OPSET = 18  # the dynamo exporter's native opset
-DEFAULT_ATOL = 1e-4
-EXPORT_FILENAMES = {"onnx": "model.onnx", "pt2": "model.pt2"}
 # Files copied next to the exported model: the feature extractor makes its input, the config names its outputs.
 SIDECAR_FILES = (PREPROCESSOR_NAME, CONFIG_NAME)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-AGGREGATIONS = ("mean", "max")
+from .inference_options import AGGREGATIONS  # noqa: F401  (re-exported; `predict --help` reads it without torch)
 
 
 @dataclass

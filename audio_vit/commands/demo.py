@@ -21,7 +21,7 @@ DEFAULT_OUTPUT_DIR = "outputs/fsdd-demo"
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from ..training import explicit_option_names, format_summary, parse_training_args, train, train_seeds
+    from ..training import explicit_option_names, parse_training_args  # the options only: --help loads no torch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Recipe first, then our defaults, then the user's options (argparse keeps the last value given).
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"audio-vit demo: error: {err}", file=sys.stderr)
         return 2
+    from ..training import format_summary, train, train_seeds
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     explicit = explicit_option_names(full_argv)
     if training_args.seeds:  # e.g. `audio-vit demo --seeds 0 1 2`: one model folder per seed, mean ± std

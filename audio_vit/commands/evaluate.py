@@ -26,14 +26,13 @@ class EvaluateArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers import HfArgumentParser
-
-    from ..data import DataArguments
-    from ..training import evaluate_folder
+    from ..argparsing import DataclassArgumentParser
+    from ..data.arguments import DataArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((EvaluateArguments, DataArguments), prog="audio-vit evaluate")
+    parser = DataclassArgumentParser((EvaluateArguments, DataArguments), prog="audio-vit evaluate")
     eval_args, data_args = parser.parse_args_into_dataclasses(argv)
+    from ..training import evaluate_folder  # torch, datasets: after --help had its chance
     try:
         results = evaluate_folder(eval_args.model, data_args, eval_args.prepared_data_dir, eval_args.split,
                                   eval_args.per_device_eval_batch_size)

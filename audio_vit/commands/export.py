@@ -29,7 +29,7 @@ batch sizes; the largest absolute difference from the PyTorch logits is printed 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..export import DEFAULT_ATOL, DEFAULT_OPSET, FORMATS
+    from ..export_options import DEFAULT_ATOL, DEFAULT_OPSET, FORMATS
 
     parser = argparse.ArgumentParser(
         prog="audio-vit export",

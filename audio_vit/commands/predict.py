@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..inference import AGGREGATIONS
+from ..inference_options import AGGREGATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,14 @@ Writes to OUTPUT_DIR: the splits (`datasets.save_to_disk`, sharded Arrow; `datas
 `audio_vit.data.load_prepared(OUTPUT_DIR)` read them), `preprocessor_config.json` (the feature extractor with the
 training split's mean/std) and `summary.json` (counts per class and split, durations, sample rates, skipped files
 with reasons), and prints the summary table.
+
+A re-run with the same sources, options and audio_vit code finds OUTPUT_DIR up to date from
+`prepare_fingerprint.json` before importing torch, transformers or datasets, and returns at once
+(`--force` prepares again; see `audio_vit.prepare_fingerprint`).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -22,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from transformers import HfArgumentParser
-
-from ..data import SUMMARY_NAME, DataArguments, DataError, build_datasets, save_prepared
+from ..argparsing import DataclassArgumentParser
+from ..data.arguments import DataArguments
+from ..data.report import SUMMARY_NAME
 from ..model_folder import PREPROCESSOR_NAME
+from ..prepare_fingerprint import FINGERPRINT_NAME, compute_fingerprint, is_up_to_date, write_fingerprint
 
 
 @dataclass
@@ -48,6 +54,10 @@ class PrepareArguments:
     top_db: Optional[float] = field(default=None, metadata={"help": "Clip below each clip's max minus top_db dB (default 80)."})
     max_shard_size: str = field(default="200MB", metadata={"help": "Largest Arrow shard written by save_to_disk."})
     overwrite: bool = field(default=False, metadata={"help": "Write into an OUTPUT_DIR that already holds a dataset."})
+    force: bool = field(
+        default=False,
+        metadata={"help": "Prepare again even when OUTPUT_DIR is up to date (same sources, options and code)."},
+    )
     quiet: bool = field(default=False, metadata={"help": "Do not print the summary table."})
 
 
@@ -69,12 +79,12 @@ def remove_previous_output(output_dir: Path) -> None:
     for split in splits:
         if (output_dir / split).is_dir():
             shutil.rmtree(output_dir / split)
-    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME):
+    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME, FINGERPRINT_NAME):
         (output_dir / name).unlink(missing_ok=True)
 
 
-def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser((DataArguments, PrepareArguments))
+def build_parser() -> DataclassArgumentParser:
+    parser = DataclassArgumentParser((DataArguments, PrepareArguments))
     parser.prog = "audio-vit prepare"
     parser.description = (
         "Decode audio (WAV/FLAC/OGG/MP3 via soundfile, others via PyAV), resample, split into train/validation/test "
@@ -90,12 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--output_dir/--output-dir is required")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     output_dir = Path(prepare_args.output_dir)
+    fingerprint = compute_fingerprint({**dataclasses.asdict(data_args), **dataclasses.asdict(prepare_args)})
+    if not prepare_args.force and is_up_to_date(output_dir, fingerprint):
+        if not prepare_args.quiet:
+            print(up_to_date_message(output_dir))
+        return 0
     if (output_dir / "dataset_dict.json").exists() and not prepare_args.overwrite:
-        print(f"audio-vit prepare: {output_dir} already holds a prepared dataset; pass --overwrite to replace it",
+        print(f"audio-vit prepare: {output_dir} already holds a prepared dataset (from other sources, options or "
+              "code); pass --overwrite to replace it",
               file=sys.stderr)
         return 1
     if (output_dir / "dataset_dict.json").exists():
         remove_previous_output(output_dir)
+    from ..data import DataError, build_datasets, save_prepared  # datasets, torch: only when there is work
+
     start = time.perf_counter()
     try:
         feature_extractor = make_feature_extractor(prepare_args)
@@ -111,11 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     summary = json.loads((output_dir / SUMMARY_NAME).read_text(encoding="utf-8"))
     summary["seconds"] = round(elapsed, 2)
     (output_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_fingerprint(output_dir, fingerprint)  # last: an interrupted run leaves no up-to-date claim
     if not prepare_args.quiet:
         print(prepared.report.format_table())
         print(f"\nwrote {output_dir} ({', '.join(f'{k}: {len(v)}' for k, v in prepared.splits.items())}) "
               f"in {elapsed:.1f} s")
     return 0
+
+
+def up_to_date_message(output_dir: Path) -> str:
+    """One line for a re-run that has nothing to do, with the clip counts of the existing summary.json."""
+    try:
+        counts = json.loads((output_dir / SUMMARY_NAME).read_text(encoding="utf-8")).get("num_clips", {})
+    except (OSError, ValueError):
+        counts = {}
+    splits = ", ".join(f"{name}: {count}" for name, count in counts.items())
+    return (f"{output_dir} is up to date ({splits or 'see summary.json'}): same sources, options and code as when it "
+            "was written; nothing to do (--force prepares again)")
 
 
 __all__ = ["PrepareArguments", "build_parser", "main", "make_feature_extractor"]

@@ -16,7 +16,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..training import explicit_option_names, format_summary, parse_training_args, train, train_seeds
+    from ..training import explicit_option_names, parse_training_args  # the options only: --help loads no torch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:  # bad config file / option values
         print(f"audio-vit train: error: {err}", file=sys.stderr)
         return 2
+    from ..training import format_summary, train, train_seeds
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
                   "accelerate.accelerator"):

@@ -15,28 +15,39 @@ files and labels outside `--labels` are skipped and reported) -> `splits.assign_
 mean/std over the training split's valid frames (`build.py`; returned, nothing passed in is modified).
 `collator.py` turns cached rows into normalized batches.
 """
-from .arguments import SPLIT_STRATEGIES, DataArguments
-from .build import SUMMARY_NAME, PreparedData, build_datasets, column_values, load_prepared, resolve_data_dir, save_prepared
-from .collator import SpectrogramCollator, collate_eval
-from .report import DataError, DataReport, SkippedClip
-from .sources import build_manifest
-from .streaming import shard_for_process
+import importlib
 
-__all__ = [
-    "SPLIT_STRATEGIES",
-    "SUMMARY_NAME",
-    "DataArguments",
-    "DataError",
-    "DataReport",
-    "PreparedData",
-    "SkippedClip",
-    "SpectrogramCollator",
-    "build_datasets",
-    "build_manifest",
-    "collate_eval",
-    "column_values",
-    "load_prepared",
-    "resolve_data_dir",
-    "save_prepared",
-    "shard_for_process",
-]
+# Imported on first use, so `audio_vit.data.arguments` (the command-line options) loads without datasets/torch.
+_LAZY_ATTRIBUTES = {
+    "SPLIT_STRATEGIES": ".arguments",
+    "SUMMARY_NAME": ".report",
+    "DataArguments": ".arguments",
+    "PreparedData": ".build",
+    "build_datasets": ".build",
+    "column_values": ".build",
+    "load_prepared": ".build",
+    "resolve_data_dir": ".build",
+    "save_prepared": ".build",
+    "SpectrogramCollator": ".collator",
+    "collate_eval": ".collator",
+    "DataError": ".report",
+    "DataReport": ".report",
+    "DecodeWarning": ".report",
+    "SkippedClip": ".report",
+    "build_manifest": ".sources",
+    "shard_for_process": ".streaming",
+}
+
+__all__ = sorted(_LAZY_ATTRIBUTES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_ATTRIBUTES})

@@ -21,14 +21,13 @@ from datasets.fingerprint import Hasher
 
 from .arguments import DataArguments
 from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statistics, feature_fingerprint
-from .report import DataError, DataReport, DecodeWarning, SkippedClip, raise_if_strict
+from .report import SUMMARY_NAME, DataError, DataReport, DecodeWarning, SkippedClip, raise_if_strict
 from .sources import Manifest, build_manifest, is_plain_audio_folder
 from .splits import assign_splits
 from .streaming import hub_streaming_splits, streaming_split, streaming_statistics
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_NAME = "summary.json"
 # Special --data-dir value: find FSDD (FSDD_DIR, AUDIO_VIT_DATA_DIR, ../shared/data/fsdd, cache) or download it.
 FSDD_DATA_DIR = "fsdd"
 STATISTICS_NOTE = "training split, frames holding real audio (padding excluded)"

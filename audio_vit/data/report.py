@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+SUMMARY_NAME = "summary.json"  # where `audio-vit prepare` writes `DataReport.to_dict()`
+
+
 class DataError(ValueError):
     """The data cannot be used as given (missing columns, unknown split names, bad options, --strict skips)."""
 

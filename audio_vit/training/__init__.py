@@ -7,23 +7,35 @@
 call it); `train_seeds` repeats it over `--seeds` and reports mean ± std; `evaluate_folder` scores a saved
 model folder on a dataset split.
 """
-from .arguments import (
-    ModelArguments,
-    TrainingArguments,
-    explicit_option_names,
-    parse_training_args,
-    read_config_file,
-    valid_option_names,
-)
-from .checkpointing import TrainerState, list_checkpoints, resolve_checkpoint, save_checkpoint
-from .evaluation import ClassificationMetrics, evaluate_folder, evaluate_model
-from .optimization import LRSchedule, ModelEMA, build_optimizer, parameter_groups
-from .setup import build_model
-from .multi_seed import format_summary, train_seeds
-from .trainer import train
+import importlib
 
-# The name of accelerate's examples; the same function as `train`.
-training_function = train
+# Imported on first use, so the options (`audio_vit.training.arguments`) load without torch for `--help`.
+_LAZY_ATTRIBUTES = {
+    **dict.fromkeys(["ModelArguments", "TrainingArguments", "explicit_option_names", "parse_training_args",
+                     "read_config_file", "valid_option_names"], ".arguments"),
+    **dict.fromkeys(["TrainerState", "list_checkpoints", "resolve_checkpoint", "save_checkpoint"], ".checkpointing"),
+    **dict.fromkeys(["ClassificationMetrics", "evaluate_folder", "evaluate_model"], ".evaluation"),
+    **dict.fromkeys(["LRSchedule", "ModelEMA", "build_optimizer", "parameter_groups"], ".optimization"),
+    "build_model": ".setup",
+    **dict.fromkeys(["format_summary", "train_seeds"], ".multi_seed"),
+    "train": ".trainer",
+    "training_function": ".trainer",
+}
+_ALIASES = {"training_function": "train"}  # the name of accelerate's examples; the same function as `train`
+
+
+def __getattr__(name: str):
+    if name in _LAZY_ATTRIBUTES:
+        module = importlib.import_module(_LAZY_ATTRIBUTES[name], __name__)
+        value = getattr(module, _ALIASES.get(name, name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_ATTRIBUTES})
+
 
 __all__ = [
     "ClassificationMetrics",

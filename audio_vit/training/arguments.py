@@ -1,6 +1,7 @@
 """Command-line / config-file arguments of `audio-vit train` and `scripts/train.py`.
 
-Four dataclasses, parsed with transformers' `HfArgumentParser`:
+Four dataclasses, parsed with `audio_vit.argparsing.DataclassArgumentParser` (HfArgumentParser's option rules,
+without importing transformers):
 `ModelArguments` (here), `DataArguments` (audio_vit.data), `AugmentationConfig` (audio_vit.augmentation) and
 `TrainingArguments` (here; not transformers.TrainingArguments). Values come from, by increasing priority:
 the dataclass defaults, a YAML/JSON file given with `--config`, and the command line.
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
 
-from ..augmentation import AugmentationConfig
-from ..data import DataArguments
+from ..argparsing import DataclassArgumentParser
+from ..augmentation_config import AugmentationConfig
+from ..data.arguments import DataArguments
 
 LR_SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -279,10 +280,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
-def build_parser(prog: str = "audio-vit train") -> HfArgumentParser:
+def build_parser(prog: str = "audio-vit train") -> DataclassArgumentParser:
     # DataArguments, AugmentationConfig and TrainingArguments each have a `seed`: "resolve" keeps one
     # --seed option whose value fills all three (one seed makes the split, augmentation and training reproducible).
-    parser = HfArgumentParser(ARGUMENT_CLASSES, conflict_handler="resolve", prog=prog)
+    parser = DataclassArgumentParser(ARGUMENT_CLASSES, conflict_handler="resolve", prog=prog)
     parser.add_argument(
         "--config",
         default=None,
