@@ -132,3 +132,25 @@ def test_ast_config_fields_are_checked_and_masked_pooling_skips_both_prefix_toke
         changed = model(other_padding, attention_mask=mask).logits
     # what lies in the padding is ignored: the token mask lines up with CLS + distillation + patches
     assert torch.allclose(logits, changed, atol=1e-5) and not torch.allclose(logits[0], logits[1])
+
+
+def test_converted_ast_fine_tunes_on_new_labels_and_clip_length(converted_dir, fsdd_dir, tmp_path):
+    """`audio-vit train --model-name-or-path OUT`: FSDD digits instead of the AST labels, 48 frames instead of
+    100: the head is re-initialised, the position embeddings re-laid for the new grid, the encoder kept."""
+    out = tmp_path / "fine-tuned"
+    code = cli_main([
+        "train", "--model-name-or-path", str(converted_dir), "--ignore-mismatched-labels", "--max-length", "48",
+        "--data-dir", str(fsdd_dir), "--max-clips", "20", "--cache-dir", str(tmp_path / "cache"),
+        "--output-dir", str(out), "--num-train-epochs", "1", "--per-device-train-batch-size", "8",
+        "--report-to", "none", "--disable-tqdm", "--log-examples", "0",
+    ])
+    assert code == 0
+    tuned = load_model(out)
+    base = AudioViTForAudioClassification.from_pretrained(converted_dir)
+    assert sorted(tuned.config.id2label.values()) == [str(d) for d in range(10)]
+    assert tuned.config.max_length == 48 and load_feature_extractor(out).max_length == 48
+    assert tuned.config.patch_grid == (2, 4)  # (32 - 16) // 10 + 1 mel x (48 - 16) // 10 + 1 time patches
+    assert tuned.audio_vit.embeddings.position_embeddings.shape[1] == 2 + 2 * 4
+    base_grid = base.audio_vit.embeddings.position_embeddings[:, :2]
+    assert torch.allclose(tuned.audio_vit.embeddings.position_embeddings[:, :2], base_grid, atol=0.05)  # prefix kept
+    assert tuned.classifier[2].weight.shape == (10, 32)

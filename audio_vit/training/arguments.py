@@ -26,6 +26,7 @@ RECIPE_NAMES = ("auto", "none")
 REPORT_TO = ("none", "tensorboard", "wandb", "mlflow")
 # Sections a config file may group its keys in; flat keys work too.
 CONFIG_SECTIONS = ("model", "data", "augmentation", "training")
+DEFAULT_MAX_LENGTH = 128  # frames of a new model's input when --max-length is not given
 
 
 @dataclass
@@ -53,7 +54,11 @@ class ModelArguments:
     f_min: float = field(default=0.0, metadata={"help": "Lowest mel band edge (Hz)."})
     f_max: float | None = field(default=None, metadata={"help": "Highest mel band edge (Hz); defaults to Nyquist."})
     top_db: float | None = field(default=80.0, metadata={"help": "Clamp the dB spectrogram to max - top_db."})
-    max_length: int = field(default=128, metadata={"help": "Frames per example (spectrogram width)."})
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": f"Frames per example (spectrogram width); default {DEFAULT_MAX_LENGTH} for a new model, the "
+                  "checkpoint's when fine-tuning (another value re-lays its position embeddings for that length)."},
+    )
     # --- AudioViTConfig ---
     backbone: str = field(default="scratch", metadata={"help": "'scratch' (the AudioViT here) or 'timm'."})
     timm_model_name: str | None = field(default=None, metadata={"help": "timm architecture when backbone='timm'."})
@@ -116,11 +121,13 @@ class ModelArguments:
         if timm_kwargs is not None and not isinstance(timm_kwargs, dict):
             raise ValueError(f"--timm-kwargs must be a JSON object (a mapping), got {timm_kwargs!r}")
         kwargs["timm_kwargs"] = timm_kwargs
-        kwargs.update(num_mel_bins=self.num_mel_bins, max_length=self.max_length)
+        kwargs.update(num_mel_bins=self.num_mel_bins, max_length=self.max_length or DEFAULT_MAX_LENGTH)
         return kwargs
 
     def feature_extractor_kwargs(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FEATURE_FIELDS}
+        kwargs = {name: getattr(self, name) for name in self.FEATURE_FIELDS}
+        kwargs["max_length"] = self.max_length or DEFAULT_MAX_LENGTH
+        return kwargs
 
 
 @dataclass

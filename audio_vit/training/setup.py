@@ -25,7 +25,7 @@ from ..model_folder import (
     TEST_RESULTS_NAME,
     require_model_folder,
 )
-from ..modeling_audio_vit import AudioViTForAudioClassification
+from ..modeling_audio_vit import AudioViTForAudioClassification, resize_position_embeddings
 from .arguments import ModelArguments, TrainingArguments
 from .checkpointing import CHECKPOINTS_DIR, TRAINER_STATE_NAME
 from .optimization import LRSchedule
@@ -129,8 +129,12 @@ def prepare_output_dir(accelerator: Accelerator, args: TrainingArguments) -> Pat
 
 def build_feature_extractor(model_args: ModelArguments) -> AudioViTFeatureExtractor:
     if model_args.model_name_or_path:
-        # Fine-tuning: the checkpoint defines the input (and its normalisation is refitted on the new data).
-        return AudioViTFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        # Fine-tuning: the checkpoint defines the input (and its normalisation is refitted on the new data);
+        # --max-length alone may change, to fine-tune on clips of another length.
+        extractor = AudioViTFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        if model_args.max_length:
+            extractor.max_length = model_args.max_length
+        return extractor
     return AudioViTFeatureExtractor(**model_args.feature_extractor_kwargs())
 
 
@@ -206,16 +210,44 @@ def build_model(model_args: ModelArguments, id2label: dict[int, str]) -> AudioVi
     checkpoint_labels = [config.id2label[i] for i in sorted(config.id2label)]
     data_labels = [id2label[i] for i in sorted(id2label)]
     if checkpoint_labels == data_labels:
-        return AudioViTForAudioClassification.from_pretrained(path)
+        return set_clip_length(AudioViTForAudioClassification.from_pretrained(path), model_args.max_length)
     if not model_args.ignore_mismatched_labels:
         raise ValueError(
             f"the labels of {path!r} ({checkpoint_labels}) differ from the data's ({data_labels}); pass "
             "--ignore-mismatched-labels to fine-tune on the new labels with a re-initialised classification head"
         )
     logger.warning("new labels %s: the classification head of %s is re-initialised", data_labels, path)
-    return AudioViTForAudioClassification.from_pretrained(
+    model = AudioViTForAudioClassification.from_pretrained(
         path, num_labels=len(id2label), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
     )
+    return set_clip_length(model, model_args.max_length)
+
+
+def set_clip_length(model: AudioViTForAudioClassification, max_length: int | None) -> AudioViTForAudioClassification:
+    """Lay a scratch ViT's learned position embeddings out for `max_length` frames (bilinear along time, the
+    prefix tokens' kept) and record it in the config, so the fine-tuned checkpoint describes its own input.
+    `None` or the checkpoint's own length leaves the model as it is."""
+    config = model.config
+    if not max_length or max_length == config.max_length:
+        return model
+    if config.backbone != "scratch":
+        raise ValueError(
+            f"--max-length {max_length} differs from the checkpoint's {config.max_length} frames; changing the clip "
+            f"length of a fine-tuned checkpoint is supported for the scratch ViT, not backbone={config.backbone!r}"
+        )
+    embeddings = model.audio_vit.embeddings
+    old_grid = tuple(config.patch_grid)
+    config.max_length = max_length
+    config.check_geometry()  # e.g. a patch wider than the new clip
+    new_grid = tuple(config.patch_grid)
+    prefix = embeddings.num_prefix_tokens
+    with torch.no_grad():
+        positions = embeddings.position_embeddings
+        patches = resize_position_embeddings(positions[:, prefix:], old_grid, new_grid)
+        embeddings.position_embeddings = torch.nn.Parameter(torch.cat([positions[:, :prefix], patches], dim=1))
+    embeddings.grid = new_grid
+    logger.info("position embeddings re-laid from a %s to a %s patch grid for %d frames", old_grid, new_grid, max_length)
+    return model
 
 
 def start_from_pretrained_backbone(model: AudioViTForAudioClassification, model_args: ModelArguments):
