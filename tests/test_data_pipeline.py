@@ -112,7 +112,9 @@ def test_prepare_cli_writes_a_loadable_folder(fsdd_dir, tmp_path, capsys):
     with pytest.raises(DataError, match="other feature parameters.*hop_length"):
         load_prepared(out, feature_extractor=small_fe(hop_length=200))
     assert load_prepared(out, feature_extractor=small_fe(mean=-3.0)).feature_extractor.mean == -3.0
-    assert prepare.main(argv) == 1  # refuses to overwrite without --overwrite
+    assert prepare.main(argv) == 0  # the same inputs again: up to date, nothing rewritten
+    assert "is up to date" in capsys.readouterr().out
+    assert prepare.main([*argv, "--top-db", "60"]) == 1  # other inputs: refuses to overwrite without --overwrite
     assert "--overwrite" in capsys.readouterr().err
     (out / "validation" / "stale.arrow").write_bytes(b"old")
     argv[argv.index("--max-clips") + 1] = "10"
