@@ -25,7 +25,8 @@ from ..model_folder import (
     TEST_RESULTS_NAME,
     require_model_folder,
 )
-from ..modeling_audio_vit import AudioViTForAudioClassification, resize_position_embeddings
+from ..modeling_audio_vit import AudioViTForAudioClassification
+from ..modeling_utils import resize_pos_embed
 from .arguments import ModelArguments, TrainingArguments
 from .checkpointing import CHECKPOINTS_DIR, TRAINER_STATE_NAME
 from .optimization import LRSchedule
@@ -242,9 +243,8 @@ def set_clip_length(model: AudioViTForAudioClassification, max_length: int | Non
     new_grid = tuple(config.patch_grid)
     prefix = embeddings.num_prefix_tokens
     with torch.no_grad():
-        positions = embeddings.position_embeddings
-        patches = resize_position_embeddings(positions[:, prefix:], old_grid, new_grid)
-        embeddings.position_embeddings = torch.nn.Parameter(torch.cat([positions[:, :prefix], patches], dim=1))
+        positions = resize_pos_embed(embeddings.position_embeddings, old_grid, new_grid, num_prefix_tokens=prefix)
+        embeddings.position_embeddings = torch.nn.Parameter(positions)
     embeddings.grid = new_grid
     logger.info("position embeddings re-laid from a %s to a %s patch grid for %d frames", old_grid, new_grid, max_length)
     return model
