@@ -1,0 +1,53 @@
+"""`audio-vit compare`: baselines and the package's model on the same folds, in one table and one plot.
+
+    audio-vit compare --data-dir ../shared/data/fsdd --group-column speaker --num-folds 5 --quick \
+        --output-dir outputs/compare_fsdd
+    audio-vit compare --data-dir DIR --fold-column fold --models logreg svm cnn2d vit --output-dir OUT
+
+Models: logreg, knn, gnb, svm, rf (scikit-learn on MFCC-40 + delta mean/std), cnn1d (raw waveform), cnn2d
+(UrbanSound8K-tutorial CNN on log-mel), vit (`audio-vit train` with the data flags and any train flags given
+here) and timm:NAME (the same training with a timm backbone). Writes OUTPUT_DIR/compare_results.json,
+compare_results.md and compare.png (accuracy and macro F1, mean ± std over folds), and one cross-validation
+report per model in OUTPUT_DIR/models/<model>/. Re-running skips finished folds.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..evaluation.arguments import CompareArguments, forwarded_data_flags, parse_evaluation_args
+    from ..evaluation.compare import compare_models
+    from ..evaluation.cross_validate import prepare_folds
+    from ..evaluation.models import DEFAULT_MODELS, QUICK_MODELS, check_model_name, training_argv
+    from ..training import parse_training_args
+    from .cross_validate import configure_logging
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
+        argv, extra=(CompareArguments,), prog="audio-vit compare")
+    models = compare_args.models or list(QUICK_MODELS if compare_args.quick else DEFAULT_MODELS)
+    for name in models:
+        check_model_name(name)
+    cnn_epochs = compare_args.cnn_epochs
+    if compare_args.quick:
+        if compare_args.quick_epochs < 1:
+            raise ValueError(f"--quick-epochs {compare_args.quick_epochs} must be at least 1")
+        cnn_epochs = compare_args.quick_epochs
+        train_flags = ["--num-train-epochs", str(compare_args.quick_epochs), *train_flags]
+    configure_logging()
+    context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
+    context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
+    context.cnn_epochs = cnn_epochs
+    if any(name == "vit" or name.startswith("timm:") for name in models):
+        parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
+    result = compare_models(models, context, cv_args.output_dir, cv_args.seeds,
+                            command="audio-vit compare " + shlex.join(argv))
+    for row in result["models"]:
+        print(f"{row['model']:<22} accuracy {row['accuracy']['mean'] * 100:6.2f} ± {row['accuracy']['std'] * 100:5.2f} %"
+              f"  macro F1 {row['macro_f1']['mean'] * 100:6.2f} %  train {row['train_seconds']['mean']:.1f} s/fold")
+    for name, error in result["failures"].items():
+        print(f"{name}: FAILED: {error}", file=sys.stderr)
+    print(f"table: {cv_args.output_dir}/compare_results.md, plot: {cv_args.output_dir}/compare.png")
+    return 1 if result["failures"] else 0

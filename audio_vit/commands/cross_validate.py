@@ -1,0 +1,47 @@
+"""`audio-vit cross-validate`: k-fold cross-validation of the package's training, with a report.
+
+    audio-vit cross-validate --data-dir ../shared/data/fsdd --group-column speaker --num-folds 5 \
+        --output-dir outputs/cv_fsdd
+    audio-vit cross-validate --data-dir UrbanSound8K --metadata-file metadata/UrbanSound8K.csv \
+        --audio-subdir-template 'audio/fold{fold}' --label-column class --fold-column fold \
+        --output-dir outputs/cv_us8k --config recipe.yaml --seeds 1 2 3
+
+Every fold trains what `audio-vit train` would with the same flags (test: the fold; validation: carved from the
+other folds, group-disjoint with --group-column), keeps the model in OUTPUT_DIR/seed<S>/fold<F>/model and
+writes OUTPUT_DIR/cv_results.json, cv_results.md (per fold, mean ± std, per class) and confusion_matrix.png
+(pooled over folds). A re-run with the same --output-dir skips finished folds and resumes an interrupted one
+from its last checkpoint. Works under `accelerate launch -m audio_vit.cli cross-validate ...`.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
+                  "accelerate.accelerator"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..evaluation.arguments import forwarded_data_flags, parse_evaluation_args
+    from ..evaluation.cross_validate import cross_validate_model, prepare_folds
+    from ..evaluation.models import training_argv
+    from ..training import parse_training_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cv_args, data_args, train_flags = parse_evaluation_args(argv, prog="audio-vit cross-validate")
+    configure_logging()
+    context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
+    context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
+    parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
+    summary = cross_validate_model("vit", context, cv_args.output_dir, cv_args.seeds,
+                                   title="Cross-validation: audio_vit",
+                                   command="audio-vit cross-validate " + shlex.join(argv))
+    print(f"accuracy {summary['accuracy']['mean'] * 100:.2f} ± {summary['accuracy']['std'] * 100:.2f} %, "
+          f"macro F1 {summary['macro_f1']['mean'] * 100:.2f} ± {summary['macro_f1']['std'] * 100:.2f} % over "
+          f"{len(summary['runs'])} runs; report: {cv_args.output_dir}/cv_results.md")
+    return 0

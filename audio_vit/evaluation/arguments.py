@@ -1,0 +1,97 @@
+"""Command-line arguments of `audio-vit cross-validate` and `audio-vit compare`.
+
+Both take the data flags of `audio-vit train` (`--data-dir`, `--label-column`, `--fold-column`,
+`--group-column`, ...), their own options below, and pass every other option on to the package's training
+(`audio-vit train` flags such as `--num-train-epochs`, `--config`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Optional
+
+# DataArguments options that are about which clips form which split: cross-validation decides that itself.
+SPLIT_OPTIONS = ("test_fold", "validation_fold", "split_strategy", "split_column", "test_fraction", "max_clips",
+                 "streaming")
+# DataArguments options about processing, handed on to the package's training of every fold.
+FORWARDED_OPTIONS = ("cache_dir", "num_proc", "batch_size", "strict", "validation_fraction", "stratify")
+
+
+@dataclass
+class CrossValidationArguments:
+    output_dir: str = field(
+        default="outputs/cross_validate",
+        metadata={"help": "Run folder: folds.csv, one folder per seed/fold (model + result.json), cv_results.json/.md, "
+                  "confusion_matrix.png. Re-running with the same folder skips finished folds."},
+    )
+    num_folds: Optional[int] = field(
+        default=None,
+        metadata={"help": "Make K stratified folds (group-disjoint with --group-column) instead of reading "
+                  "--fold-column. Needed when the data has no fold column."},
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [42],
+        metadata={"help": "Training seeds; the whole cross-validation is repeated once per seed on the same folds "
+                  "(the folds come from --seed)."},
+    )
+
+
+@dataclass
+class CompareArguments:
+    models: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Models to compare (default: all but the timm ones with --quick): logreg knn gnb svm rf "
+                  "cnn1d cnn2d vit timm:mobilenetv2_100 timm:resnet18 (any timm:NAME)."},
+    )
+    quick: bool = field(
+        default=False,
+        metadata={"help": "Quick preset: no timm models, and the CNNs and the package's training get "
+                  "--quick-epochs epochs (the rest of the package's default recipe is kept)."},
+    )
+    quick_epochs: int = field(default=10, metadata={"help": "Epochs of the neural models under --quick."})
+    cnn_epochs: int = field(default=30, metadata={"help": "Training epochs of the cnn1d / cnn2d baselines."})
+
+
+def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cross-validate"):
+    """(CrossValidationArguments, DataArguments, *extra dataclasses, train_flags) from `argv`.
+
+    Options no dataclass knows are the training flags; they are checked by the training parser right away,
+    so a typo fails before hours of folds, not after.
+    """
+    from transformers import HfArgumentParser
+
+    from ..data import DataArguments
+
+    parser = HfArgumentParser((CrossValidationArguments, DataArguments, *extra), prog=prog)
+    *parsed, train_flags = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    cv_args, data_args = parsed[0], parsed[1]
+    defaults = DataArguments()
+    given = [name for name in SPLIT_OPTIONS if getattr(data_args, name) != getattr(defaults, name)]
+    if given:
+        raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in given)}: cross-validation makes the splits "
+                         "itself (test = one fold, validation carved from the others); use --fold-column or "
+                         "--num-folds [--group-column] instead")
+    if cv_args.num_folds is None and not data_args.fold_column:
+        raise ValueError("say where the folds come from: --fold-column NAME (e.g. fold) or --num-folds K "
+                         "(with --group-column NAME for group-disjoint folds, e.g. speaker)")
+    if cv_args.num_folds is not None and data_args.fold_column:
+        raise ValueError(f"--num-folds {cv_args.num_folds} and --fold-column {data_args.fold_column}: choose one")
+    if not cv_args.seeds:
+        raise ValueError("--seeds needs at least one seed")
+    return (*parsed, train_flags)
+
+
+def forwarded_data_flags(data_args) -> list[str]:
+    """Processing options the user set, as `audio-vit train` flags, plus the column names of the folds CSV
+    (so that a --config recipe's own column or split settings cannot point the training elsewhere)."""
+    from ..data import DataArguments
+
+    defaults = DataArguments()
+    flags = ["--audio-column", "file_name", "--label-column", "label", "--split-column", "",
+             "--audio-subdir-template", ""]
+    names = {f.name for f in fields(DataArguments)}
+    for name in FORWARDED_OPTIONS:
+        assert name in names, f"DataArguments has no field {name!r}"
+        value = getattr(data_args, name)
+        if value != getattr(defaults, name):
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags

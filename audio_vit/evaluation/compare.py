@@ -1,0 +1,80 @@
+"""Several models on the same folds, one table: `compare_models`.
+
+    context = prepare_folds(data_args, "out/compare", num_folds=5)
+    rows = compare_models(["logreg", "svm", "vit"], context, "out/compare")
+
+Each model is cross-validated in `out/compare/models/<model>/` (resumable, see `cross_validate.py`); the table
+goes to `compare_results.json`, `compare_results.md` and `compare.png` (accuracy and macro F1, mean ± std).
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .cross_validate import cross_validate_model
+from .models import FoldContext, check_model_name, describe
+from .report import compare_markdown, plot_comparison, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def model_folder_name(name: str) -> str:
+    return name.replace(":", "_").replace("/", "_")
+
+
+def comparison_row(name: str, summary: dict) -> dict:
+    """The table row of one model from its cross-validation summary."""
+    runs = summary["runs"]
+    speeds = [r["inference_clips_per_second"] for r in runs if r.get("inference_clips_per_second") is not None]
+    parameters = [r["parameters"] for r in runs if r.get("parameters") is not None]
+    return {
+        "model": name, "description": describe(name), "accuracy": summary["accuracy"],
+        "macro_f1": summary["macro_f1"], "train_seconds": summary["train_seconds"],
+        "parameters": int(round(statistics.mean(parameters))) if parameters else None,
+        "inference_clips_per_second": statistics.median(speeds) if speeds else None,
+        "runs": len(runs),
+    }
+
+
+def compare_models(models: Sequence[str], context: FoldContext, output_dir, seeds: Sequence[int] = (42,),
+                   command: Optional[str] = None) -> dict:
+    """Cross-validate every model of `models` on `context`'s folds; write and return the comparison.
+
+    A model that fails is reported (its error in the JSON and the markdown) and the others still run.
+    """
+    for name in models:
+        check_model_name(name)
+    output_dir = Path(output_dir)
+    rows, failures = [], {}
+    for name in models:
+        try:
+            summary = cross_validate_model(name, context, output_dir / "models" / model_folder_name(name), seeds,
+                                           title=f"Cross-validation: {name}")
+        except Exception as error:  # noqa: BLE001 -- one broken model must not discard the others' hours
+            logger.exception("model %s failed", name)
+            failures[name] = f"{type(error).__name__}: {error}"
+            continue
+        rows.append(comparison_row(name, summary))
+        write_comparison(rows, failures, output_dir, command, context)  # the table grows as models finish
+    write_comparison(rows, failures, output_dir, command, context)
+    return {"models": rows, "failures": failures}
+
+
+def write_comparison(rows: list[dict], failures: dict, output_dir: Path, command: Optional[str],
+                     context: FoldContext) -> None:
+    from .cross_validate import _is_main_process
+
+    if not _is_main_process():
+        return
+    write_json(output_dir / "compare_results.json",
+               {"command": command, "folds_csv": str(context.folds_csv), "models": rows, "failures": failures})
+    text = compare_markdown(rows) if rows else "# Model comparison\n\nNo model finished.\n"
+    if command:
+        text += f"\nCommand:\n\n```\n{command}\n```\n"
+    if failures:
+        text += "\nFailed:\n\n" + "".join(f"- {name}: {error}\n" for name, error in failures.items())
+    (output_dir / "compare_results.md").write_text(text, encoding="utf-8")
+    if rows:
+        plot_comparison(rows, output_dir / "compare.png")

@@ -1,0 +1,184 @@
+"""The models `compare` and `cross-validate` can run on one fold, behind one function: `run_fold`.
+
+Model names:
+- `logreg`, `knn`, `gnb`, `svm`, `rf`: scikit-learn on MFCC-40 + delta statistics (`classic.py`);
+- `cnn1d`, `cnn2d`: the raw-waveform 1-D CNN and the UrbanSound8K-tutorial 2-D CNN (`cnn.py`);
+- `vit`: the package's default training (`audio-vit train` with only data flags, plus any train flags given);
+- `timm:NAME` (e.g. `timm:resnet18`, `timm:mobilenetv2_100`): the same training with `--backbone timm
+  --timm-model-name NAME` (weights from scratch: the Hub is not reached offline).
+
+Every run returns the test fold's confusion matrix, the training seconds, the parameter count and the
+inference speed (clips per second of the model's forward pass / predict on precomputed inputs, batch 64,
+decoding and feature extraction excluded).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .classic import CLASSIC_MODELS
+from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
+from .cnn import CNN_MODELS
+from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
+from .report import confusion_from_predictions
+
+TRAINED_MODELS = ("vit",)  # plus timm:NAME
+DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit", "timm:mobilenetv2_100", "timm:resnet18")
+QUICK_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit")
+INFERENCE_BATCH = 64
+
+
+def check_model_name(name: str) -> str:
+    if name in CLASSIC_MODELS or name in CNN_MODELS or name == "vit":
+        return name
+    if name.startswith("timm:") and len(name) > len("timm:"):
+        return name
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, 'vit'))} "
+                     "or timm:NAME (e.g. timm:resnet18)")
+
+
+def describe(name: str) -> str:
+    if name in CLASSIC_DESCRIPTIONS:
+        return CLASSIC_DESCRIPTIONS[name]
+    if name in CNN_DESCRIPTIONS:
+        return CNN_DESCRIPTIONS[name]
+    if name == "vit":
+        return "audio_vit default training (`audio-vit train` + data flags)"
+    return f"audio_vit training with the timm backbone {name[5:]} (from scratch)"
+
+
+@dataclass
+class FoldContext:
+    """What every run of one cross-validation shares: the folds CSV, its labels and lazily computed inputs."""
+
+    folds_csv: Path
+    label_names: list[str]
+    has_groups: bool
+    data_flags: list[str] = field(default_factory=list)  # processing flags handed to the package's training
+    train_flags: list[str] = field(default_factory=list)  # extra `audio-vit train` flags for vit/timm models
+    cnn_epochs: int = 30
+    _clips: object = None
+    _inputs: dict = field(default_factory=dict)
+
+    def clips(self):
+        if self._clips is None:
+            from .features import load_clips
+            from .folds import read_folds_csv
+
+            self._clips = load_clips(read_folds_csv(self.folds_csv), self.label_names)
+        return self._clips
+
+    def inputs(self, kind: str) -> np.ndarray:
+        """"mfcc" (N, 160), "waveform" (N, samples) or "log_mel" (N, mels, frames), computed once."""
+        if kind not in self._inputs:
+            from . import features
+            from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+
+            clips = self.clips()
+            if kind == "mfcc":
+                self._inputs[kind] = features.mfcc_matrix(clips)
+            elif kind == "waveform":  # the stretch of audio the feature extractor's max_length frames cover
+                extractor = AudioViTFeatureExtractor(sampling_rate=clips.sampling_rate)
+                self._inputs[kind] = features.fixed_waveforms(clips, extractor.samples_for(extractor.max_length))
+            elif kind == "log_mel":
+                self._inputs[kind] = features.log_mel_images(clips)
+            else:
+                raise ValueError(f"unknown input kind {kind!r}")
+        return self._inputs[kind]
+
+
+def _timed_predict(predict, inputs: np.ndarray) -> tuple[np.ndarray, float]:
+    """Predictions of `inputs` and clips per second of `predict` over batches of INFERENCE_BATCH (after one
+    untimed warm-up batch: first calls pay for lazy initialisation)."""
+    predict(inputs[:INFERENCE_BATCH])
+    started = time.perf_counter()
+    parts = [predict(inputs[i:i + INFERENCE_BATCH]) for i in range(0, len(inputs), INFERENCE_BATCH)]
+    elapsed = time.perf_counter() - started
+    return np.concatenate(parts), len(inputs) / elapsed if elapsed > 0 else float("inf")
+
+
+def _run_in_memory(name: str, context: FoldContext, test_fold: str, seed: int) -> dict:
+    """Classic and CNN models: train on every fold but `test_fold`, predict `test_fold`."""
+    from .classic import count_parameters, make_classifier
+    from .cnn import CNNClassifier
+
+    clips = context.clips()
+    if name in CLASSIC_MODELS:
+        inputs = context.inputs("mfcc")
+        model = make_classifier(name, seed=seed)
+    else:
+        inputs = context.inputs("waveform" if name == "cnn1d" else "log_mel")
+        model = CNNClassifier(name, len(context.label_names), epochs=context.cnn_epochs, seed=seed)
+    test = clips.folds == test_fold
+    if not test.any():
+        raise ValueError(f"fold {test_fold!r} has no decodable clips in {context.folds_csv}")
+    started = time.perf_counter()
+    model.fit(inputs[~test], clips.label_ids[~test])
+    train_seconds = time.perf_counter() - started
+    predictions, speed = _timed_predict(model.predict, inputs[test])
+    parameters = count_parameters(model) if name in CLASSIC_MODELS else model.num_parameters()
+    return {
+        "confusion_matrix": confusion_from_predictions(clips.label_ids[test], predictions,
+                                                       len(context.label_names)).tolist(),
+        "train_seconds": train_seconds, "parameters": parameters, "inference_clips_per_second": speed,
+        "num_train_clips": int((~test).sum()),
+    }
+
+
+def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, model_dir: Path) -> list[str]:
+    """`audio-vit train` arguments of one fold: the folds CSV with `test_fold` held out; validation is carved
+    from the training folds by the package's splitter (group-disjoint when the data has groups)."""
+    argv = ["--data-dir", str(context.folds_csv.parent), "--metadata-file", str(context.folds_csv),
+            "--fold-column", "fold", "--split-strategy", "kfold", "--test-fold", str(test_fold),
+            *(["--group-column", "group"] if context.has_groups else []), *context.data_flags,
+            *context.train_flags, "--seed", str(seed), "--output-dir", str(model_dir)]
+    if name.startswith("timm:"):
+        argv += ["--backbone", "timm", "--timm-model-name", name[len("timm:"):]]
+    if (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir()):
+        argv += ["--resume-from-checkpoint", "latest"]  # an interrupted fold continues where it stopped
+    return argv
+
+
+def _run_package_training(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Path) -> dict:
+    """vit / timm:NAME: the package's own training (what `audio-vit train` runs), then its test results."""
+    import torch
+
+    from ..modeling_audio_vit import AudioViTForAudioClassification
+    from ..training import parse_training_args, training_function
+
+    model_dir = run_dir / "model"
+    started = time.perf_counter()
+    results = training_function(*parse_training_args(training_argv(name, context, test_fold, seed, model_dir)))
+    train_seconds = time.perf_counter() - started
+    test_file = model_dir / "test_results.json"
+    if not results.get("finished") or not test_file.is_file():
+        raise RuntimeError(f"training of fold {test_fold} in {model_dir} ended without test results ({results})")
+    test = json.loads(test_file.read_text(encoding="utf-8"))
+    if test["labels"] != context.label_names:
+        raise RuntimeError(f"{test_file}: labels {test['labels']} differ from the folds' {context.label_names}")
+    model = AudioViTForAudioClassification.from_pretrained(str(model_dir)).eval()
+    config = model.config
+    sample = torch.randn(INFERENCE_BATCH, config.num_mel_bins, config.max_length)
+    with torch.no_grad():
+        _, speed = _timed_predict(lambda x: model(input_values=torch.from_numpy(x)).logits.numpy(),
+                                  np.repeat(sample.numpy(), 4, axis=0))
+    return {
+        "confusion_matrix": test["confusion_matrix"], "train_seconds": train_seconds,
+        "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
+        "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir),
+    }
+
+
+def run_fold(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Optional[Path] = None) -> dict:
+    """Train model `name` on every fold but `test_fold` and score it on `test_fold` (see module docstring)."""
+    check_model_name(name)
+    if name in CLASSIC_MODELS or name in CNN_MODELS:
+        return _run_in_memory(name, context, test_fold, seed)
+    if run_dir is None:
+        raise ValueError(f"model {name!r} saves a model folder: pass run_dir")
+    return _run_package_training(name, context, test_fold, seed, Path(run_dir))
