@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
-        argv, extra=(CompareArguments,), prog="audio-vit compare")
+        argv, extra=(CompareArguments,), prog="audio-vit compare", description=__doc__)
     models = compare_args.models or list(QUICK_MODELS if compare_args.quick else DEFAULT_MODELS)
     for name in models:
         check_model_name(name)

@@ -51,7 +51,11 @@ class CompareArguments:
     cnn_epochs: int = field(default=30, metadata={"help": "Training epochs of the cnn1d / cnn2d baselines."})
 
 
-def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cross-validate"):
+TRAIN_FLAGS_EPILOG = ("Any other option is an `audio-vit train` option (see `audio-vit train --help`), given to the "
+                      "package's training of every fold, e.g. --config recipe.yaml or --num-train-epochs 20.")
+
+
+def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cross-validate", description: str = ""):
     """(CrossValidationArguments, DataArguments, *extra dataclasses, train_flags) from `argv`.
 
     Options no dataclass knows are the training flags; they are checked by the training parser right away,
@@ -61,7 +65,10 @@ def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cros
 
     from ..data import DataArguments
 
-    parser = HfArgumentParser((CrossValidationArguments, DataArguments, *extra), prog=prog)
+    import argparse
+
+    parser = HfArgumentParser((CrossValidationArguments, DataArguments, *extra), prog=prog, description=description,
+                              epilog=TRAIN_FLAGS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     *parsed, train_flags = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
     cv_args, data_args = parsed[0], parsed[1]
     defaults = DataArguments()

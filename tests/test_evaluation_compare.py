@@ -1,0 +1,143 @@
+"""`audio-vit compare` and `audio-vit cross-validate` end to end on 48 real FSDD clips: the table and plots,
+agreement of the classic baselines with a plain scikit-learn script, resume, the ViT through the package's
+training, and the errors of bad options."""
+import csv
+import json
+
+import librosa
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import PredefinedSplit, cross_val_predict
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from audio_vit.commands import compare, cross_validate
+from audio_vit.evaluation import cross_validate as cv_module
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TINY_VIT = ["--num-train-epochs", "1", "--num-mel-bins", "16", "--max-length", "32", "--patch-size", "16", "2",
+            "--hidden-size", "32", "--num-hidden-layers", "2", "--num-attention-heads", "2", "--report-to", "none",
+            "--disable-tqdm", "true"]
+
+
+@pytest.fixture(scope="module")
+def small_fsdd(fsdd_dir, tmp_path_factory):
+    """48 real FSDD clips: digits 0-3 x speakers george/jackson/lucas/theo x takes 0-2 (no fold column)."""
+    out = tmp_path_factory.mktemp("small_fsdd")
+    rows = [{"file_name": str(fsdd_dir / "recordings" / f"{digit}_{speaker}_{take}.flac"), "label": str(digit),
+             "speaker": speaker}
+            for digit in range(4) for speaker in ("george", "jackson", "lucas", "theo") for take in range(3)]
+    with open(out / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def data_flags(small_fsdd, tmp_path):
+    return ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "4",
+            "--cache-dir", str(tmp_path / "cache")]
+
+
+def plain_sklearn_fold_accuracies(folds_csv, classifier):
+    """What a user would write by hand: librosa MFCC-40 + delta mean/std, PredefinedSplit, cross_val_predict."""
+    with open(folds_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    features = []
+    for row in rows:
+        y, sr = librosa.load(row["file_name"], sr=16000)
+        mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40)
+        width = min(9, mfcc.shape[1] if mfcc.shape[1] % 2 else mfcc.shape[1] - 1)
+        delta = librosa.feature.delta(mfcc, width=width)
+        features.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]))
+    labels = np.array([row["label"] for row in rows])
+    folds = np.array([int(row["fold"]) for row in rows])
+    predictions = cross_val_predict(make_pipeline(StandardScaler(), classifier), np.array(features), labels,
+                                    cv=PredefinedSplit(folds - 1))
+    return {str(f): float(np.mean(predictions[folds == f] == labels[folds == f])) for f in sorted(set(folds))}
+
+
+@pytest.fixture(scope="module")
+def compared(small_fsdd, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    code = compare.main([*data_flags(small_fsdd, out), "--models", "logreg", "gnb", "--output-dir", str(out)])
+    assert code == 0
+    return out
+
+
+def test_compare_writes_table_plot_and_per_model_reports(compared):
+    result = json.loads((compared / "compare_results.json").read_text())
+    assert [row["model"] for row in result["models"]] == ["logreg", "gnb"] and result["failures"] == {}
+    for row in result["models"]:
+        assert row["runs"] == 4 and 0.25 < row["accuracy"]["mean"] <= 1.0
+        assert row["parameters"] > 0 and row["inference_clips_per_second"] > 0
+        assert (compared / "models" / row["model"] / "confusion_matrix.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (compared / "compare.png").read_bytes()[:8] == PNG_SIGNATURE
+    table = (compared / "compare_results.md").read_text()
+    assert "| logreg |" in table and "| gnb |" in table and "audio-vit compare --data-dir" in table
+    folds = json.loads((compared / "folds.json").read_text())["folds"]
+    assert sum(folds.values()) == 48 and len(folds) == 4
+
+
+@pytest.mark.parametrize("model, classifier", [("logreg", LogisticRegression(C=1.0, max_iter=2000)),
+                                               ("gnb", GaussianNB())])
+def test_classic_models_agree_with_plain_sklearn(compared, model, classifier):
+    expected = plain_sklearn_fold_accuracies(compared / "folds.csv", classifier)
+    runs = json.loads((compared / "models" / model / "cv_results.json").read_text())["runs"]
+    assert {run["fold"]: run["accuracy"] for run in runs} == pytest.approx(expected, abs=1e-9)
+
+
+def test_rerun_skips_finished_folds(compared, small_fsdd, monkeypatch):
+    calls = []
+
+    def recording_run_fold(name, context, fold, seed, run_dir):
+        calls.append((name, fold))
+        raise AssertionError("finished fold trained again")
+
+    monkeypatch.setattr(cv_module, "run_fold", recording_run_fold)
+    argv = [*data_flags(small_fsdd, compared), "--models", "logreg", "gnb", "--output-dir", str(compared)]
+    assert compare.main(argv) == 0 and calls == []
+    (compared / "models" / "gnb" / "seed42" / "fold2" / "result.json").unlink()
+    assert compare.main(argv) == 1  # gnb fold 2 ran (and failed through the stub): reported, logreg still there
+    assert calls == [("gnb", "2")]
+    result = json.loads((compared / "compare_results.json").read_text())
+    assert [row["model"] for row in result["models"]] == ["logreg"]
+    assert "finished fold trained again" in result["failures"]["gnb"]
+    monkeypatch.undo()
+    assert compare.main(argv) == 0  # the real model fills the gap
+
+
+def test_cross_validate_vit_through_package_training(small_fsdd, tmp_path):
+    out = tmp_path / "cv"
+    argv = ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), *TINY_VIT]
+    assert cross_validate.main(argv) == 0
+    summary = json.loads((out / "cv_results.json").read_text())
+    assert [run["fold"] for run in summary["runs"]] == ["1", "2"] and summary["labels"] == ["0", "1", "2", "3"]
+    assert sum(run["num_test_clips"] for run in summary["runs"]) == 48
+    for fold in ("1", "2"):
+        model_dir = out / "seed42" / f"fold{fold}" / "model"
+        assert (model_dir / "config.json").is_file() and (model_dir / "test_results.json").is_file()
+    assert (out / "confusion_matrix.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert "Per class, over all folds" in (out / "cv_results.md").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "say where the folds come from"),
+    (["--num-folds", "2", "--test-fold", "1"], "--test-fold: cross-validation makes the splits itself"),
+    (["--num-folds", "2", "--fold-column", "label"], "--num-folds 2 and --fold-column label: choose one"),
+])
+def test_bad_options_are_named(small_fsdd, tmp_path, extra, message):
+    with pytest.raises(ValueError, match=message):
+        cross_validate.main(["--data-dir", str(small_fsdd), "--output-dir", str(tmp_path), *extra])
+
+
+def test_changed_folds_are_refused(small_fsdd, tmp_path):
+    flags = ["--data-dir", str(small_fsdd), "--models", "gnb", "--output-dir", str(tmp_path)]
+    assert compare.main([*flags, "--num-folds", "2"]) == 0
+    with pytest.raises(ValueError, match="holds folds made differently .*'num_folds': \\(2, 3\\)"):
+        compare.main([*flags, "--num-folds", "3"])
+    with pytest.raises(ValueError, match="unknown model 'svn'"):
+        compare.main([*flags, "--num-folds", "2", "--models", "svn"])
