@@ -141,3 +141,28 @@ def test_changed_folds_are_refused(small_fsdd, tmp_path):
         compare.main([*flags, "--num-folds", "3"])
     with pytest.raises(ValueError, match="unknown model 'svn'"):
         compare.main([*flags, "--num-folds", "2", "--models", "svn"])
+
+
+def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
+    """Two CPU processes (gloo): every fold trains once across both, the main process writes one report that
+    counts every test clip once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "cv"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "audio_vit.cli",
+               "cross-validate", "--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
+               "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), *TINY_VIT]
+    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"STDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-5000:]}"
+    assert "on 2 process(es)" in result.stdout
+    summary = json.loads((out / "cv_results.json").read_text())
+    assert [run["fold"] for run in summary["runs"]] == ["1", "2"]
+    assert sum(run["num_test_clips"] for run in summary["runs"]) == 48
+    assert (out / "seed42" / "fold2" / "model" / "config.json").is_file()

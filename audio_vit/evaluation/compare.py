@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 from .cross_validate import cross_validate_model
 from .models import FoldContext, check_model_name, describe
+from .processes import is_main_process
 from .report import compare_markdown, plot_comparison, write_json
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,7 @@ def compare_models(models: Sequence[str], context: FoldContext, output_dir, seed
 
 def write_comparison(rows: list[dict], failures: dict, output_dir: Path, command: Optional[str],
                      context: FoldContext) -> None:
-    from .cross_validate import _is_main_process
-
-    if not _is_main_process():
+    if not is_main_process():
         return
     write_json(output_dir / "compare_results.json",
                {"command": command, "folds_csv": str(context.folds_csv), "models": rows, "failures": failures})

@@ -16,24 +16,13 @@ from typing import Optional, Sequence
 
 from .folds import FOLDS_CSV_NAME, assign_folds, check_folds, read_folds_csv, sort_folds, write_folds_csv
 from .models import FoldContext, run_fold
+from .processes import is_main_process, wait_for_everyone
 from .report import summarize_runs, write_cv_report, write_json
 
 logger = logging.getLogger(__name__)
 
 FOLDS_INFO_NAME = "folds.json"
 RESULT_NAME = "result.json"
-
-
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
-
-
-def _wait_for_everyone() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
 
 
 def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, stratify: bool = True) -> FoldContext:
@@ -56,12 +45,12 @@ def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, strati
             changed = {k: (saved.get(k), v) for k, v in info.items() if saved.get(k) != v}
             raise ValueError(f"{output_dir} holds folds made differently ({changed}, as (saved, now)); use another "
                              "--output-dir, or delete it to start over")
-    elif _is_main_process():
+    elif is_main_process():
         folds = assign_folds(manifest, num_folds, data_args.seed, stratify)
         check_folds(folds, manifest.groups)
         write_folds_csv(manifest, folds, folds_csv)
         write_json(info_file, {**info, "folds": {fold: folds.count(fold) for fold in sort_folds(folds)}})
-    _wait_for_everyone()
+    wait_for_everyone()
     table = read_folds_csv(folds_csv)
     return FoldContext(folds_csv=folds_csv, label_names=sort_labels(table["label"]),
                        has_groups=manifest.groups is not None)
@@ -88,15 +77,15 @@ def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Seque
             else:
                 logger.info("%s seed %s fold %s: training", name, seed, fold)
                 result = {"model": name, "seed": seed, "fold": fold, **run_fold(name, context, fold, seed, run_dir)}
-                if _is_main_process():
+                if is_main_process():
                     run_dir.mkdir(parents=True, exist_ok=True)
                     write_json(result_file, result)
-                _wait_for_everyone()
+                wait_for_everyone()
             runs.append(result)
     summary = summarize_runs(runs, context.label_names)
     summary.update(model=name, folds_csv=str(context.folds_csv), seeds=list(seeds))
     if command:
         summary["command"] = command
-    if _is_main_process():
+    if is_main_process():
         write_cv_report(summary, runs_dir, title or f"Cross-validation: {name}")
     return summary

@@ -25,6 +25,7 @@ from .classic import CLASSIC_MODELS
 from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
 from .cnn import CNN_MODELS
 from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
+from .processes import wait_for_everyone
 from .report import confusion_from_predictions
 
 TRAINED_MODELS = ("vit",)  # plus timm:NAME
@@ -155,6 +156,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     started = time.perf_counter()
     results = training_function(*parse_training_args(training_argv(name, context, test_fold, seed, model_dir)))
     train_seconds = time.perf_counter() - started
+    wait_for_everyone()  # the main process writes test_results.json; the others read it
     test_file = model_dir / "test_results.json"
     if not results.get("finished") or not test_file.is_file():
         raise RuntimeError(f"training of fold {test_fold} in {model_dir} ended without test results ({results})")
