@@ -166,3 +166,19 @@ def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
     assert [run["fold"] for run in summary["runs"]] == ["1", "2"]
     assert sum(run["num_test_clips"] for run in summary["runs"]) == 48
     assert (out / "seed42" / "fold2" / "model" / "config.json").is_file()
+
+
+def test_default_model_lists():
+    from audio_vit.evaluation.models import default_models
+
+    assert default_models(3000) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit",
+                                    "timm:mobilenetv2_100", "timm:resnet18"]
+    assert default_models(3000, quick=True) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit"]
+    assert default_models(50_000) == ["logreg", "knn", "gnb", "rf", "cnn1d", "cnn2d", "vit"]
+
+
+def test_rerun_with_other_settings_is_refused(compared, small_fsdd):
+    flags = [*data_flags(small_fsdd, compared), "--output-dir", str(compared), "--models", "cnn2d"]
+    assert compare.main([*flags, "--cnn-epochs", "1"]) == 0
+    with pytest.raises(ValueError, match=r"was made with \{'epochs': 1\}, this run asks for \{'epochs': 2\}"):
+        compare.main([*flags, "--cnn-epochs", "2"])

@@ -6,7 +6,8 @@
 
 Models: logreg, knn, gnb, svm, rf (scikit-learn on MFCC-40 + delta mean/std), cnn1d (raw waveform), cnn2d
 (UrbanSound8K-tutorial CNN on log-mel), vit (`audio-vit train` with the data flags and any train flags given
-here) and timm:NAME (the same training with a timm backbone). Writes OUTPUT_DIR/compare_results.json,
+here) and timm:NAME (the same training with a timm backbone). Default: all of them with timm:mobilenetv2_100
+and timm:resnet18, but without svm and the timm models on more than 20,000 clips. Writes OUTPUT_DIR/compare_results.json,
 compare_results.md and compare.png (accuracy and macro F1, mean ± std over folds), and one cross-validation
 report per model in OUTPUT_DIR/models/<model>/. Re-running skips finished folds.
 """
@@ -20,15 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     from ..evaluation.arguments import CompareArguments, forwarded_data_flags, parse_evaluation_args
     from ..evaluation.compare import compare_models
     from ..evaluation.cross_validate import prepare_folds
-    from ..evaluation.models import DEFAULT_MODELS, QUICK_MODELS, check_model_name, training_argv
+    from ..evaluation.folds import read_folds_csv
+    from ..evaluation.models import check_model_name, default_models, training_argv
     from ..training import parse_training_args
     from .cross_validate import configure_logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
         argv, extra=(CompareArguments,), prog="audio-vit compare", description=__doc__)
-    models = compare_args.models or list(QUICK_MODELS if compare_args.quick else DEFAULT_MODELS)
-    for name in models:
+    for name in compare_args.models or ():
         check_model_name(name)
     cnn_epochs = compare_args.cnn_epochs
     if compare_args.quick:
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
     context.cnn_epochs = cnn_epochs
+    models = compare_args.models or default_models(len(read_folds_csv(context.folds_csv)["fold"]), compare_args.quick)
     if any(name == "vit" or name.startswith("timm:") for name in models):
         parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
     result = compare_models(models, context, cv_args.output_dir, cv_args.seeds,

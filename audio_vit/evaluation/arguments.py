@@ -39,8 +39,9 @@ class CrossValidationArguments:
 class CompareArguments:
     models: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Models to compare (default: all but the timm ones with --quick): logreg knn gnb svm rf "
-                  "cnn1d cnn2d vit timm:mobilenetv2_100 timm:resnet18 (any timm:NAME)."},
+        metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit timm:NAME. Default: all of "
+                  "them with timm:mobilenetv2_100 and timm:resnet18; without the timm models under --quick; without "
+                  "svm and the timm models on more than 20,000 clips."},
     )
     quick: bool = field(
         default=False,

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .cross_validate import cross_validate_model
+from .cross_validate import check_finished_runs, cross_validate_model
 from .models import FoldContext, check_model_name, describe
 from .processes import is_main_process
 from .report import compare_markdown, plot_comparison, write_json
@@ -45,9 +45,10 @@ def compare_models(models: Sequence[str], context: FoldContext, output_dir, seed
 
     A model that fails is reported (its error in the JSON and the markdown) and the others still run.
     """
+    output_dir = Path(output_dir)
     for name in models:
         check_model_name(name)
-    output_dir = Path(output_dir)
+        check_finished_runs(name, context, output_dir / "models" / model_folder_name(name))
     rows, failures = [], {}
     for name in models:
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .folds import FOLDS_CSV_NAME, assign_folds, check_folds, read_folds_csv, sort_folds, write_folds_csv
-from .models import FoldContext, run_fold
+from .models import FoldContext, run_fold, run_settings
 from .processes import is_main_process, wait_for_everyone
 from .report import summarize_runs, write_cv_report, write_json
 
@@ -60,12 +60,25 @@ def fold_ids(context: FoldContext) -> list[str]:
     return sort_folds(read_folds_csv(context.folds_csv)["fold"])
 
 
+def check_finished_runs(name: str, context: FoldContext, runs_dir) -> dict:
+    """Raise if a finished run in `runs_dir` was made with other settings than this run's (other epochs, other
+    train flags): mixing them would make a mean of different things. Returns this run's settings."""
+    settings = run_settings(name, context)
+    for result_file in sorted(Path(runs_dir).glob(f"seed*/fold*/{RESULT_NAME}")):
+        saved = json.loads(result_file.read_text(encoding="utf-8")).get("settings", {})
+        if saved != settings:
+            raise ValueError(f"{result_file} was made with {saved}, this run asks for {settings}; use another "
+                             f"--output-dir (or delete {runs_dir} to redo {name})")
+    return settings
+
+
 def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Sequence[int] = (42,),
                          folds: Optional[Sequence[str]] = None, title: Optional[str] = None,
                          command: Optional[str] = None) -> dict:
     """Run model `name` on every (seed, fold) without a `result.json` yet, then summarise all of them and write
     the report into `runs_dir`. Returns the summary (see `report.summarize_runs`)."""
     runs_dir = Path(runs_dir)
+    settings = check_finished_runs(name, context, runs_dir)
     runs = []
     for seed in seeds:
         for fold in folds or fold_ids(context):
@@ -76,7 +89,8 @@ def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Seque
                 result = json.loads(result_file.read_text(encoding="utf-8"))
             else:
                 logger.info("%s seed %s fold %s: training", name, seed, fold)
-                result = {"model": name, "seed": seed, "fold": fold, **run_fold(name, context, fold, seed, run_dir)}
+                result = {"model": name, "seed": seed, "fold": fold, "settings": settings,
+                          **run_fold(name, context, fold, seed, run_dir)}
                 if is_main_process():
                     run_dir.mkdir(parents=True, exist_ok=True)
                     write_json(result_file, result)

@@ -31,6 +31,18 @@ from .report import confusion_from_predictions
 TRAINED_MODELS = ("vit",)  # plus timm:NAME
 DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit", "timm:mobilenetv2_100", "timm:resnet18")
 QUICK_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit")
+# Above this many clips the default list leaves out the models whose cost grows fastest: the timm CNNs (hours
+# per fold on a CPU) and the RBF SVM (kernel matrix quadratic in the clips); --models still runs them.
+LARGE_DATASET_CLIPS = 20_000
+SLOW_ON_LARGE_DATASETS = ("svm", "timm:mobilenetv2_100", "timm:resnet18")
+
+
+def default_models(num_clips: int, quick: bool = False) -> list[str]:
+    """The models `compare` runs when --models is not given (see QUICK_MODELS, LARGE_DATASET_CLIPS)."""
+    models = list(QUICK_MODELS if quick else DEFAULT_MODELS)
+    if num_clips > LARGE_DATASET_CLIPS:
+        models = [name for name in models if name not in SLOW_ON_LARGE_DATASETS]
+    return models
 INFERENCE_BATCH = 64
 
 
@@ -174,6 +186,16 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
         "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir),
     }
+
+
+def run_settings(name: str, context: FoldContext) -> dict:
+    """What, besides the folds and the seed, decides a run's result: stored with it, so a re-run with other
+    settings does not silently reuse it."""
+    if name in CNN_MODELS:
+        return {"epochs": context.cnn_epochs}
+    if name in CLASSIC_MODELS:
+        return {}
+    return {"train_flags": list(context.data_flags) + list(context.train_flags)}
 
 
 def run_fold(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Optional[Path] = None) -> dict:
