@@ -144,8 +144,8 @@ def test_changed_folds_are_refused(small_fsdd, tmp_path):
 
 
 def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
-    """Two CPU processes (gloo): every fold trains once across both, the main process writes one report that
-    counts every test clip once."""
+    """Fold 1 under two CPU processes (gloo), fold 2 and the report in one process: the main process wrote one
+    result that counts every test clip once; two pending folds in one multi-process launch are refused."""
     import os
     import subprocess
     import sys
@@ -155,17 +155,28 @@ def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "cv"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "audio_vit.cli",
-               "cross-validate", "--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
-               "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), *TINY_VIT]
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    flags = ["cross-validate", "--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
+             "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), *TINY_VIT]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "audio_vit.cli"]
+    result = subprocess.run([*launch, *flags, "--folds", "1"], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=900)
     assert result.returncode == 0, f"STDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-5000:]}"
     assert "on 2 process(es)" in result.stdout
+    fold1 = json.loads((out / "seed42" / "fold1" / "result.json").read_text())
+    assert sum(map(sum, fold1["confusion_matrix"])) == 24  # fold 1's clips, each counted once
+    assert not (out / "seed42" / "fold2").exists()
+    assert cross_validate.main([*flags[1:]]) == 0  # fold 2 and the report in one process
     summary = json.loads((out / "cv_results.json").read_text())
     assert [run["fold"] for run in summary["runs"]] == ["1", "2"]
     assert sum(run["num_test_clips"] for run in summary["runs"]) == 48
-    assert (out / "seed42" / "fold2" / "model" / "config.json").is_file()
+
+
+def test_one_fold_per_launch_under_several_processes(small_fsdd, tmp_path, monkeypatch):
+    monkeypatch.setattr(cv_module, "num_processes", lambda: 2)  # as under a 2-process launch
+    with pytest.raises(ValueError, match="run one fold per launch .* 2 runs are pending"):
+        cross_validate.main(["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
+                             "--output-dir", str(tmp_path), *TINY_VIT])
 
 
 def test_default_model_lists():

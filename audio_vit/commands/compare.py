@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     models = compare_args.models or default_models(len(read_folds_csv(context.folds_csv)["fold"]), compare_args.quick)
     if any(name == "vit" or name.startswith("timm:") for name in models):
         parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
+    from ..evaluation.processes import num_processes
+
+    if num_processes() > 1:
+        raise ValueError("compare runs in one process (its baselines are not distributed); use "
+                         "`accelerate launch ... cross-validate` for a multi-process ViT cross-validation")
+    if cv_args.folds:
+        raise ValueError("--folds is a cross-validate option; compare always runs every fold")
     result = compare_models(models, context, cv_args.output_dir, cv_args.seeds,
                             command="audio-vit compare " + shlex.join(argv))
     for row in result["models"]:

@@ -10,7 +10,9 @@ Every fold trains what `audio-vit train` would with the same flags (test: the fo
 other folds, group-disjoint with --group-column), keeps the model in OUTPUT_DIR/seed<S>/fold<F>/model and
 writes OUTPUT_DIR/cv_results.json, cv_results.md (per fold, mean ± std, per class) and confusion_matrix.png
 (pooled over folds). A re-run with the same --output-dir skips finished folds and resumes an interrupted one
-from its last checkpoint. Works under `accelerate launch -m audio_vit.cli cross-validate ...`.
+from its last checkpoint. Under `accelerate launch` with several processes, train one fold per launch
+(a training ends accelerate's process group):
+    for f in 1 2 3 4 5; do accelerate launch -m audio_vit.cli cross-validate ... --folds $f; done
 """
 from __future__ import annotations
 
@@ -38,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
     parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
-    summary = cross_validate_model("vit", context, cv_args.output_dir, cv_args.seeds,
+    summary = cross_validate_model("vit", context, cv_args.output_dir, cv_args.seeds, folds=cv_args.folds,
                                    title="Cross-validation: audio_vit",
                                    command="audio-vit cross-validate " + shlex.join(argv))
+    if not summary:  # a non-main process under accelerate launch
+        return 0
     print(f"accuracy {summary['accuracy']['mean'] * 100:.2f} ± {summary['accuracy']['std'] * 100:.2f} %, "
           f"macro F1 {summary['macro_f1']['mean'] * 100:.2f} ± {summary['macro_f1']['std'] * 100:.2f} % over "
           f"{len(summary['runs'])} runs; report: {cv_args.output_dir}/cv_results.md")

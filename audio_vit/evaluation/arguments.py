@@ -28,6 +28,11 @@ class CrossValidationArguments:
         metadata={"help": "Make K stratified folds (group-disjoint with --group-column) instead of reading "
                   "--fold-column. Needed when the data has no fold column."},
     )
+    folds: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Train only these folds (default: all); the report covers the finished ones. Under "
+                  "`accelerate launch` with several processes, give one fold per launch."},
+    )
     seeds: list[int] = field(
         default_factory=lambda: [42],
         metadata={"help": "Training seeds; the whole cross-validation is repeated once per seed on the same folds "

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .folds import FOLDS_CSV_NAME, assign_folds, check_folds, read_folds_csv, sort_folds, write_folds_csv
 from .models import FoldContext, run_fold, run_settings
-from .processes import is_main_process, wait_for_everyone
+from .processes import is_main_process, num_processes, wait_for_everyone
 from .report import summarize_runs, write_cv_report, write_json
 
 logger = logging.getLogger(__name__)
@@ -29,8 +29,8 @@ def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, strati
     """Build the manifest of `data_args`, assign folds and write `folds.csv`, or reuse the one already in
     `output_dir` when it was made from the same data and options (a different one is an error, not a silent
     redraw: finished runs were scored on the old folds)."""
-    from ..data.sources import build_manifest, sort_labels
-    from ..training.loop import resolve_data_dir
+    from ..data import build_manifest, resolve_data_dir
+    from ..data.sources import sort_labels
 
     output_dir = Path(output_dir)
     manifest = build_manifest(resolve_data_dir(data_args))
@@ -79,9 +79,20 @@ def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Seque
     the report into `runs_dir`. Returns the summary (see `report.summarize_runs`)."""
     runs_dir = Path(runs_dir)
     settings = check_finished_runs(name, context, runs_dir)
+    all_folds = fold_ids(context)
+    unknown = sorted(set(folds or ()) - set(all_folds))
+    if unknown:
+        raise ValueError(f"--folds {' '.join(unknown)}: not folds of {context.folds_csv} (folds: {', '.join(all_folds)})")
+    folds = list(folds or all_folds)
+    pending = [(seed, fold) for seed in seeds for fold in folds
+               if not (runs_dir / f"seed{seed}" / f"fold{fold}" / RESULT_NAME).is_file()]
+    if num_processes() > 1 and len(pending) > 1:
+        raise ValueError(f"under accelerate launch with several processes, run one fold per launch (--folds F, "
+                         f"--seeds S): a training ends accelerate's process group, so a second one cannot follow "
+                         f"in the same launch; {len(pending)} runs are pending here")
     runs = []
     for seed in seeds:
-        for fold in folds or fold_ids(context):
+        for fold in folds:
             run_dir = runs_dir / f"seed{seed}" / f"fold{fold}"
             result_file = run_dir / RESULT_NAME
             if result_file.is_file():
@@ -91,10 +102,10 @@ def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Seque
                 logger.info("%s seed %s fold %s: training", name, seed, fold)
                 result = {"model": name, "seed": seed, "fold": fold, "settings": settings,
                           **run_fold(name, context, fold, seed, run_dir)}
-                if is_main_process():
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    write_json(result_file, result)
-                wait_for_everyone()
+                if not is_main_process():
+                    return {}  # the main process records the run and writes the report
+                run_dir.mkdir(parents=True, exist_ok=True)
+                write_json(result_file, result)
             runs.append(result)
     summary = summarize_runs(runs, context.label_names)
     summary.update(model=name, folds_csv=str(context.folds_csv), seeds=list(seeds))

@@ -25,7 +25,7 @@ from .classic import CLASSIC_MODELS
 from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
 from .cnn import CNN_MODELS
 from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
-from .processes import wait_for_everyone
+from .processes import is_main_process
 from .report import confusion_from_predictions
 
 TRAINED_MODELS = ("vit",)  # plus timm:NAME
@@ -161,21 +161,22 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     """vit / timm:NAME: the package's own training (what `audio-vit train` runs), then its test results."""
     import torch
 
-    from ..modeling_audio_vit import AudioViTForAudioClassification
-    from ..training import parse_training_args, training_function
+    from ..model_folder import TEST_RESULTS_NAME, load_model
+    from ..training import parse_training_args, train
 
     model_dir = run_dir / "model"
     started = time.perf_counter()
-    results = training_function(*parse_training_args(training_argv(name, context, test_fold, seed, model_dir)))
+    results = train(*parse_training_args(training_argv(name, context, test_fold, seed, model_dir)))
     train_seconds = time.perf_counter() - started
-    wait_for_everyone()  # the main process writes test_results.json; the others read it
-    test_file = model_dir / "test_results.json"
+    if not is_main_process():
+        return {}  # the main process wrote the test results and reads them; the others are done
+    test_file = model_dir / TEST_RESULTS_NAME
     if not results.get("finished") or not test_file.is_file():
         raise RuntimeError(f"training of fold {test_fold} in {model_dir} ended without test results ({results})")
     test = json.loads(test_file.read_text(encoding="utf-8"))
     if test["labels"] != context.label_names:
         raise RuntimeError(f"{test_file}: labels {test['labels']} differ from the folds' {context.label_names}")
-    model = AudioViTForAudioClassification.from_pretrained(str(model_dir)).eval()
+    model = load_model(model_dir)
     config = model.config
     sample = torch.randn(INFERENCE_BATCH, config.num_mel_bins, config.max_length)
     with torch.no_grad():

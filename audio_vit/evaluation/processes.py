@@ -18,5 +18,17 @@ def is_main_process() -> bool:
     return process_state().is_main_process
 
 
+def num_processes() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def wait_for_everyone() -> None:
+    """A barrier while the process group exists; a no-op once training has ended it (accelerate's
+    `end_training` destroys the process group, so nothing distributed can follow a training)."""
+    import torch.distributed as dist
+
+    if num_processes() > 1 and not (dist.is_available() and dist.is_initialized()):
+        return
     process_state().wait_for_everyone()
