@@ -114,35 +114,6 @@ def cv_markdown(summary: dict, title: str = "Cross-validation") -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_confusion_matrix(matrix, label_names: Sequence[str], path, title: str = "Confusion matrix") -> Path:
-    """Write a PNG heat map of `matrix` (rows true, columns predicted) with the counts printed in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.asarray(matrix)
-    size = max(4.0, 0.45 * len(label_names) + 2.0)
-    fig, ax = plt.subplots(figsize=(size, size))
-    image = ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(label_names)), labels=label_names, rotation=90 if len(label_names) > 10 else 0)
-    ax.set_yticks(range(len(label_names)), labels=label_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if len(label_names) <= 30:
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (row, col), value in np.ndenumerate(matrix):
-            ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
-                    color="white" if value > threshold else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def write_json(path, data) -> Path:
     """Write `data` as indented JSON through a temporary file (a crash never leaves half a file)."""
     path = Path(path)
@@ -154,13 +125,15 @@ def write_json(path, data) -> Path:
 
 def write_cv_report(summary: dict, output_dir, title: str = "Cross-validation") -> dict[str, Path]:
     """cv_results.json, cv_results.md and confusion_matrix.png in `output_dir`."""
+    from ..model_card import plot_confusion_matrix  # the package's one confusion-matrix PNG writer
+
     output_dir = Path(output_dir)
     return {
         "json": write_json(output_dir / "cv_results.json", summary),
         "markdown": _write_text(output_dir / "cv_results.md", cv_markdown(summary, title)),
         "confusion_matrix": plot_confusion_matrix(summary["confusion_matrix"], summary["labels"],
                                                   output_dir / "confusion_matrix.png",
-                                                  f"{title}: pooled confusion matrix"),
+                                                  title=f"{title}: pooled confusion matrix"),
     }
 
 
