@@ -19,16 +19,17 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from ..evaluation.arguments import CompareArguments, forwarded_data_flags, parse_evaluation_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
+        argv, extra=(CompareArguments,), prog="audio-vit compare", description=__doc__)
+    # imported after parsing, so that --help loads no torch
     from ..evaluation.compare import compare_models
     from ..evaluation.cross_validate import prepare_folds
     from ..evaluation.folds import read_folds_csv
     from ..evaluation.models import check_model_name, default_models, training_argv
     from ..training import parse_training_args
     from .cross_validate import configure_logging
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
-        argv, extra=(CompareArguments,), prog="audio-vit compare", description=__doc__)
     for name in compare_args.models or ():
         check_model_name(name)
     cnn_epochs = compare_args.cnn_epochs

@@ -30,12 +30,13 @@ def configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from ..evaluation.arguments import forwarded_data_flags, parse_evaluation_args
-    from ..evaluation.cross_validate import cross_validate_model, prepare_folds
-    from ..evaluation.models import training_argv
-    from ..training import parse_training_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cv_args, data_args, train_flags = parse_evaluation_args(argv, prog="audio-vit cross-validate", description=__doc__)
+    # imported after parsing, so that --help loads no torch
+    from ..evaluation.cross_validate import cross_validate_model, prepare_folds
+    from ..evaluation.models import training_argv
+    from ..training import parse_training_args
     configure_logging()
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags

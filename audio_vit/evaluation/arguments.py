@@ -67,15 +67,16 @@ def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cros
     Options no dataclass knows are the training flags; they are checked by the training parser right away,
     so a typo fails before hours of folds, not after.
     """
-    from transformers import HfArgumentParser
-
-    from ..data import DataArguments
-
     import argparse
 
-    parser = HfArgumentParser((CrossValidationArguments, DataArguments, *extra), prog=prog, description=description,
-                              epilog=TRAIN_FLAGS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    *parsed, train_flags = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    from ..argparsing import DataclassArgumentParser  # no transformers: --help answers at once
+    from ..data.arguments import DataArguments
+
+    parser = DataclassArgumentParser((CrossValidationArguments, DataArguments, *extra), prog=prog,
+                                     description=description, epilog=TRAIN_FLAGS_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    namespace, train_flags = parser.parse_known_args(argv)
+    parsed = list(parser.dataclasses_from_namespace(namespace))
     cv_args, data_args = parsed[0], parsed[1]
     defaults = DataArguments()
     given = [name for name in SPLIT_OPTIONS if getattr(data_args, name) != getattr(defaults, name)]
@@ -96,7 +97,7 @@ def parse_evaluation_args(argv: list[str], extra=(), prog: str = "audio-vit cros
 def forwarded_data_flags(data_args) -> list[str]:
     """Processing options the user set, as `audio-vit train` flags, plus the column names of the folds CSV
     (so that a --config recipe's own column or split settings cannot point the training elsewhere)."""
-    from ..data import DataArguments
+    from ..data.arguments import DataArguments
 
     defaults = DataArguments()
     flags = ["--audio-column", "file_name", "--label-column", "label", "--split-column", "",
