@@ -61,6 +61,15 @@ class DataArguments:
         default=None,
         metadata={"help": "Comma-separated allowed labels; clips with any other label are skipped and reported."},
     )
+    multi_label: Optional[bool] = field(
+        default=None,
+        metadata={"help": "Several labels per clip (AudioSet/FSD50K style): the label column holds them joined by "
+                  "--label-separator (or a Hub list of class labels); trained with BCE, scored with mAP. "
+                  "Default: on when some label cell contains the separator or is a list."},
+    )
+    label_separator: str = field(
+        default=",", metadata={"help": "Separator of the labels in one label cell of multi-label data (default ',')."}
+    )
     # --- split ---
     split_strategy: str = field(
         default="auto",
@@ -116,6 +125,8 @@ class DataArguments:
                 raise ValueError(f"{name}={value} must be in [0, 1)")
         if self.max_clip_windows < 1:
             raise ValueError(f"max_clip_windows={self.max_clip_windows} must be >= 1")
+        if not self.label_separator:
+            raise ValueError("label_separator must be a non-empty string, e.g. ',' or ';'")
         if self.max_clips is not None and self.max_clips <= 0:
             raise ValueError(f"max_clips={self.max_clips} must be a positive number of clips")
 

@@ -43,6 +43,7 @@ class PreparedData:
     feature_extractor: object
     streaming: bool = False
     extra: dict = field(default_factory=dict)
+    multi_label: bool = False  # labels are multi-hot float vectors (BCE, mAP) instead of class ids
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -72,7 +73,12 @@ def _durations(split: datasets.Dataset) -> dict[str, float]:
 
 
 def _count_labels(labels, id2label: dict[int, str]) -> dict[str, int]:
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(id2label))
+    """Clips per class; multi-label (multi-hot rows): clips carrying each label."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        counts = labels.sum(axis=0).round().astype(np.int64)
+    else:
+        counts = np.bincount(labels.astype(np.int64), minlength=len(id2label))
     return {id2label[i]: int(counts[i]) for i in range(len(id2label))}
 
 
@@ -89,7 +95,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
 
     Returns:
         `PreparedData`; its splits have columns `input_values` (float16 (num_mel_bins, max_length) raw dB),
-        `labels` (int, a ClassLabel), `num_frames`, `duration`, `sampling_rate`, `file`, formatted as numpy.
+        `labels` (int, a ClassLabel; multi-label: a multi-hot float32 vector), `num_frames`, `duration`, `sampling_rate`, `file`, formatted as numpy.
     """
     if (data_args.streaming and data_args.dataset and not _is_saved_dataset(data_args.dataset)
             and not is_plain_audio_folder(data_args.dataset)):
@@ -102,6 +108,8 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
     report = DataReport(source=manifest.source, split_strategy=strategy, id2label=manifest.id2label,
                         skipped=list(manifest.skipped))
     label_ids = manifest.label_ids
+    if data_args.streaming and manifest.multi_label:
+        raise DataError("multi-label data cannot be streamed yet; drop --streaming (spectrograms are then cached)")
     if data_args.streaming:
         return _build_streaming(manifest, split_rows, label_ids, report, data_args, feature_extractor,
                                 process_index, num_processes)
@@ -131,6 +139,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         num_proc=data_args.num_proc,
         batch_size=data_args.batch_size,
         strict=data_args.strict,
+        multi_label=manifest.multi_label,
     )
     errors = column_values(processed, "error")
     position = {int(row): i for i, row in enumerate(used)}
@@ -157,7 +166,8 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
     _fill_report(report, splits, storage_extractor, mean, std)
     splits.set_format("numpy", columns=["input_values", "labels"], output_all_columns=True)
     return PreparedData(splits=splits, id2label=manifest.id2label, report=report,
-                        feature_extractor=feature_extractor.with_statistics(mean, std))
+                        feature_extractor=feature_extractor.with_statistics(mean, std),
+                        multi_label=manifest.multi_label)
 
 
 def _fill_report(report: DataReport, splits, feature_extractor, mean: float, std: float) -> None:
@@ -268,12 +278,19 @@ def load_prepared(path: Union[str, Path], feature_extractor=None) -> PreparedDat
         )
     first = next(iter(splits.values()))
     label_feature = first.features["labels"]
-    id2label = dict(enumerate(label_feature.names))
+    multi_label = not isinstance(label_feature, datasets.ClassLabel)  # multi-hot vectors
     summary = path / SUMMARY_NAME
-    report = DataReport.from_dict(json.loads(summary.read_text(encoding="utf-8"))) if summary.exists() else DataReport(
-        source=str(path), id2label=id2label)
+    report = DataReport.from_dict(json.loads(summary.read_text(encoding="utf-8"))) if summary.exists() else None
+    if multi_label:
+        if report is None:
+            raise DataError(f"{path} holds multi-label data but no {SUMMARY_NAME} with the label names")
+        id2label = {int(k): v for k, v in report.id2label.items()}
+    else:
+        id2label = dict(enumerate(label_feature.names))
+    report = report or DataReport(source=str(path), id2label=id2label)
     splits.set_format("numpy", columns=["input_values", "labels"], output_all_columns=True)
-    return PreparedData(splits=splits, id2label=id2label, report=report, feature_extractor=feature_extractor)
+    return PreparedData(splits=splits, id2label=id2label, report=report, feature_extractor=feature_extractor,
+                        multi_label=multi_label)
 
 
 def resolve_data_dir(data_args: DataArguments) -> DataArguments:

@@ -35,11 +35,14 @@ def feature_fingerprint(feature_extractor) -> str:
     return Hasher.hash({"params": params, "cache_version": CACHE_VERSION})
 
 
-def spectrogram_features(feature_extractor, label_names: list[str]) -> datasets.Features:
+def spectrogram_features(feature_extractor, label_names: list[str], multi_label: bool = False) -> datasets.Features:
+    """The cached columns; `labels` is a ClassLabel id, or (multi-label) a multi-hot float32 vector."""
+    labels = (datasets.Sequence(datasets.Value("float32"), length=len(label_names)) if multi_label
+              else datasets.ClassLabel(names=list(label_names)))
     return datasets.Features({
         "input_values": datasets.Array2D(shape=(feature_extractor.num_mel_bins, feature_extractor.max_length),
                                          dtype="float16"),
-        "labels": datasets.ClassLabel(names=list(label_names)),
+        "labels": labels,
         "num_frames": datasets.Value("int32"),  # frames holding real audio (the rest is padding)
         "duration": datasets.Value("float32"),  # seconds, before truncation
         "sampling_rate": datasets.Value("int32"),  # of the original file
@@ -118,7 +121,7 @@ def default_cache_dir() -> Path:
 
 def compute_spectrograms(
     audio: datasets.Dataset,
-    label_ids: list[int],
+    label_ids: list,
     files: list[str],
     label_names: list[str],
     feature_extractor,
@@ -127,10 +130,14 @@ def compute_spectrograms(
     num_proc: Optional[int] = None,
     batch_size: int = 128,
     strict: bool = False,
+    multi_label: bool = False,
 ) -> datasets.Dataset:
-    """Run `SpectrogramMapper` over `audio` (column "audio") with a fingerprint-keyed cache file."""
+    """Run `SpectrogramMapper` over `audio` (column "audio") with a fingerprint-keyed cache file.
+
+    `label_ids`: a class id per clip, or with `multi_label=True` a multi-hot list (num_labels floats) per clip.
+    """
     fingerprint = Hasher.hash({"source": source_fingerprint, "features": feature_fingerprint(feature_extractor),
-                               "labels": label_names})
+                               "labels": label_names, "multi_label": multi_label})
     cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
     cache_root.mkdir(parents=True, exist_ok=True)
     cache_file = cache_root / f"spectrograms-{fingerprint}.arrow"
@@ -143,7 +150,7 @@ def compute_spectrograms(
         batch_size=batch_size,
         num_proc=num_proc,
         remove_columns=table.column_names,
-        features=spectrogram_features(feature_extractor, label_names),
+        features=spectrogram_features(feature_extractor, label_names, multi_label),
         new_fingerprint=fingerprint,
         cache_file_name=str(cache_file),
         load_from_cache_file=True,

@@ -46,8 +46,9 @@ class Manifest:
 
     audio: datasets.Dataset  # column "audio": a path string or an {"bytes", "path"} dict
     files: list[str]  # how a clip is named in reports
-    labels: list[str]
+    labels: list[str]  # multi-label: the clip's labels in id order joined by "," (a key for stratified splits)
     label_names: list[str]  # id order: id2label = dict(enumerate(label_names))
+    label_sets: Optional[list[list[str]]] = None  # multi-label only: the labels of every clip
     splits: Optional[list[str]] = None  # normalized to train/validation/test
     folds: Optional[list[str]] = None
     groups: Optional[list[str]] = None
@@ -59,9 +60,22 @@ class Manifest:
         return len(self.labels)
 
     @property
-    def label_ids(self) -> list[int]:
+    def multi_label(self) -> bool:
+        return self.label_sets is not None
+
+    @property
+    def label_ids(self) -> list:
+        """Class id of every clip; multi-label: a multi-hot float list (num_labels) per clip."""
         index = {name: i for i, name in enumerate(self.label_names)}
-        return [index[label] for label in self.labels]
+        if self.label_sets is None:
+            return [index[label] for label in self.labels]
+        hot = []
+        for labels in self.label_sets:
+            row = [0.0] * len(self.label_names)
+            for label in labels:
+                row[index[label]] = 1.0
+            hot.append(row)
+        return hot
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -105,22 +119,44 @@ def _pick_column(columns, requested: Optional[str], defaults, role: str, option:
     return None
 
 
+def is_multi_label(labels: list, args: DataArguments) -> bool:
+    """`--multi-label` when given, else whether some label cell is a list or contains `--label-separator`."""
+    lists = any(isinstance(label, (list, tuple)) for label in labels)
+    if args.multi_label is False and lists:
+        raise DataError("the label column holds lists of labels (multi-label data) but --multi-label false was given")
+    if args.multi_label is not None:
+        return args.multi_label
+    return lists or any(isinstance(label, str) and args.label_separator in label for label in labels)
+
+
+def split_label_cell(cell, separator: str) -> list[str]:
+    """One clip's labels: a list, or a string like "dog,bark"; stripped, empty parts and repeats dropped."""
+    parts = cell if isinstance(cell, (list, tuple)) else ("" if cell is None else str(cell)).split(separator)
+    return list(dict.fromkeys(str(part).strip() for part in parts if str(part).strip()))
+
+
 def _finish(manifest_rows: dict, args: DataArguments, skipped: list[SkippedClip], source: str,
             audio: datasets.Dataset | None = None, label_names: Optional[list[str]] = None,
             fingerprint_parts=()) -> Manifest:
     """Apply the label filter, fix the label order and fingerprint the manifest."""
     allowed = args.label_set
+    multi_label = is_multi_label(manifest_rows["labels"], args)
+    label_sets = [split_label_cell(cell, args.label_separator) for cell in manifest_rows["labels"]] if multi_label else None
     keep = []
     for i, label in enumerate(manifest_rows["labels"]):
-        if label is None or str(label).strip() == "":
+        clip_labels = label_sets[i] if multi_label else [label]
+        outside = [x for x in clip_labels if allowed is not None and x not in allowed]
+        if label is None or not clip_labels or str(clip_labels[0]).strip() == "":
             skipped.append(SkippedClip(manifest_rows["files"][i], "empty label", "metadata"))
-        elif allowed is not None and label not in allowed:
+        elif outside:
             skipped.append(SkippedClip(
-                manifest_rows["files"][i], f"label {label!r} is not in --labels ({','.join(allowed)})", "metadata"
+                manifest_rows["files"][i], f"label {outside[0]!r} is not in --labels ({','.join(allowed)})", "metadata"
             ))
         else:
             keep.append(i)
     rows = {key: ([values[i] for i in keep] if values is not None else None) for key, values in manifest_rows.items()}
+    if multi_label:
+        label_sets = [label_sets[i] for i in keep]
     if not keep:
         raise DataError(f"no usable clips in {source} ({len(skipped)} skipped: "
                         + "; ".join(f"{clip.file}: {clip.reason}" for clip in skipped[:5]) + ")")
@@ -128,12 +164,17 @@ def _finish(manifest_rows: dict, args: DataArguments, skipped: list[SkippedClip]
         audio = datasets.Dataset.from_dict({"audio": rows["audio"]})
     elif len(keep) != len(audio):
         audio = audio.select(keep)
+    every_label = [x for labels in label_sets for x in labels] if multi_label else rows["labels"]
     if label_names is None:
-        label_names = sort_labels([*rows["labels"], *(allowed or [])])
+        label_names = sort_labels([*every_label, *(allowed or [])])
     else:
-        missing = sorted(set(rows["labels"]) - set(label_names))
+        missing = sorted(set(every_label) - set(label_names))
         if missing:
             raise DataError(f"labels {missing} are not among the dataset's label names {label_names}")
+    if multi_label:
+        order = {name: i for i, name in enumerate(label_names)}
+        label_sets = [sorted(labels, key=order.__getitem__) for labels in label_sets]
+        rows["labels"] = [",".join(labels) for labels in label_sets]
     hasher = Hasher()
     hasher.update(source)
     for part in fingerprint_parts:
@@ -141,11 +182,13 @@ def _finish(manifest_rows: dict, args: DataArguments, skipped: list[SkippedClip]
     hasher.update(rows["files"])
     hasher.update(rows["labels"])
     hasher.update(label_names)
+    hasher.update(multi_label)
     return Manifest(
         audio=audio,
         files=rows["files"],
         labels=rows["labels"],
         label_names=label_names,
+        label_sets=label_sets,
         splits=rows.get("splits"),
         folds=rows.get("folds"),
         groups=rows.get("groups"),
@@ -341,6 +384,8 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
                                                         if isinstance(f, datasets.ClassLabel))],
                              "label", "--label-column", where)
     label_feature = first.features[label_col]
+    # a list of class labels (multi-label) is a Sequence/List of ClassLabel
+    label_feature = getattr(label_feature, "feature", label_feature)
     label_names = list(label_feature.names) if isinstance(label_feature, datasets.ClassLabel) else None
 
     pieces, split_values = [], []
@@ -357,7 +402,7 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
                       if audio_col != "audio" else part.select_columns(keep_columns))
         labels = part[label_col][:]
         if label_names is not None:
-            labels = [label_names[i] if i is not None and i >= 0 else None for i in labels]
+            labels = [_class_names(value, label_names) for value in labels]
         split_values.append((split_name, labels, {key: [str(v) for v in part[column][:]]
                                                   for key, column in extra.items() if column}))
     audio = datasets.concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0]
@@ -367,7 +412,7 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
         audio = datasets.Dataset.from_dict({"audio": resolved})
     all_labels, splits = [], []
     for split_name, labels, extras in split_values:
-        all_labels.extend(None if label is None else str(label) for label in labels)
+        all_labels.extend(label if label is None or isinstance(label, list) else str(label) for label in labels)
         splits.extend([split_name] * len(labels))
         for key, values in extras.items():
             extra_values[key].extend(values)
@@ -384,6 +429,13 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
             "folds": extra_values.get("folds"), "groups": extra_values.get("groups")}
     return _finish(rows, args, [], source=source, audio=audio, label_names=label_names,
                    fingerprint_parts=(audio._fingerprint, splits, rows["folds"], rows["groups"]))
+
+
+def _class_names(value, label_names: list[str]):
+    """ClassLabel id(s) -> name(s); a missing label (None or -1) -> None."""
+    if isinstance(value, (list, tuple)):
+        return [label_names[i] for i in value if i is not None and i >= 0]
+    return label_names[value] if value is not None and value >= 0 else None
 
 
 def _audio_names(audio: datasets.Dataset) -> list[Optional[str]]:

@@ -39,6 +39,13 @@ def stratified_fraction(indices: np.ndarray, labels: Sequence, fraction: float, 
     return _sorted(rest), _sorted(taken)
 
 
+def random_fraction(indices: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `indices` into (rest, taken), `taken` being round(fraction * n) clips drawn at random."""
+    shuffled = np.random.default_rng(seed).permutation(np.asarray(indices))
+    count = int(round(fraction * len(shuffled)))
+    return _sorted(shuffled[count:]), _sorted(shuffled[:count])
+
+
 def stratified_subset(indices: np.ndarray, labels: Sequence, size: int, seed: int) -> np.ndarray:
     """At most `size` of `indices`, class proportions kept (largest-remainder allocation), deterministic."""
     if len(indices) <= size:
@@ -84,20 +91,22 @@ def group_fraction(indices: np.ndarray, labels: Sequence, groups: Sequence, frac
     return _sorted(indices[rest]), _sorted(indices[taken])
 
 
+def _stratify(manifest: Manifest, args: DataArguments) -> bool:
+    # Multi-label clips have a label *combination* each; most combinations are too rare to stratify on.
+    return args.stratify and not manifest.multi_label
+
+
 def _carve_validation(splits: dict, manifest: Manifest, args: DataArguments) -> dict:
     """Validation from train when the source has none (stratified; group-disjoint with a group column)."""
     if "validation" in splits or args.validation_fraction <= 0 or "train" not in splits:
         return splits
     if manifest.groups is not None:
         train, validation = group_fraction(splits["train"], manifest.labels, manifest.groups,
-                                           args.validation_fraction, args.seed + 1, args.stratify)
-    elif args.stratify:
+                                           args.validation_fraction, args.seed + 1, _stratify(manifest, args))
+    elif _stratify(manifest, args):
         train, validation = stratified_fraction(splits["train"], manifest.labels, args.validation_fraction, args.seed + 1)
     else:
-        rng = np.random.default_rng(args.seed + 1)
-        shuffled = rng.permutation(splits["train"])
-        count = int(round(args.validation_fraction * len(shuffled)))
-        train, validation = _sorted(shuffled[count:]), _sorted(shuffled[:count])
+        train, validation = random_fraction(splits["train"], args.validation_fraction, args.seed + 1)
     splits = dict(splits, train=train)
     if len(validation):
         splits["validation"] = validation
@@ -133,17 +142,17 @@ def assign_splits(manifest: Manifest, args: DataArguments) -> tuple[dict[str, np
         if "test" not in splits and args.test_fraction > 0:
             if manifest.groups is not None:
                 train, test = group_fraction(splits["train"], manifest.labels, manifest.groups,
-                                             args.test_fraction, args.seed, args.stratify)
-            else:
+                                             args.test_fraction, args.seed, _stratify(manifest, args))
+            elif _stratify(manifest, args):
                 train, test = stratified_fraction(splits["train"], manifest.labels, args.test_fraction, args.seed)
+            else:
+                train, test = random_fraction(splits["train"], args.test_fraction, args.seed)
             splits.update(train=train, test=test)
     elif strategy == "random":
-        if args.stratify:
+        if _stratify(manifest, args):
             train, test = stratified_fraction(everything, manifest.labels, args.test_fraction, args.seed)
         else:
-            shuffled = np.random.default_rng(args.seed).permutation(everything)
-            count = int(round(args.test_fraction * len(shuffled)))
-            train, test = _sorted(shuffled[count:]), _sorted(shuffled[:count])
+            train, test = random_fraction(everything, args.test_fraction, args.seed)
         splits = {"train": train, "test": test} if len(test) else {"train": train}
     elif strategy == "kfold":
         if manifest.folds is None:
@@ -166,7 +175,7 @@ def assign_splits(manifest: Manifest, args: DataArguments) -> tuple[dict[str, np
         if manifest.groups is None:
             raise DataError("split_strategy='group' needs --group-column")
         train, test = group_fraction(everything, manifest.labels, manifest.groups, args.test_fraction, args.seed,
-                                     args.stratify)
+                                     _stratify(manifest, args))
         splits = {"train": train, "test": test}
     else:
         raise DataError(f"unknown split strategy {strategy!r}")
