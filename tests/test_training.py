@@ -333,6 +333,11 @@ def test_evaluate_command_reproduces_the_test_metrics(trained, tone_data, tmp_pa
     assert results["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     assert results["confusion_matrix"] == expected["confusion_matrix"]
     assert '"accuracy"' in capsys.readouterr().out
+    # the per-class report and the confusion-matrix image, by default in MODEL/eval_test
+    per_class = read_json(out / "eval_test" / "per_class.json")["per_class"]
+    assert sum(row["support"] for row in per_class) == results["num_samples"]
+    assert (out / "eval_test" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| label | precision | recall | f1 | support |" in (out / "eval_test" / "per_class.md").read_text()
     assert evaluate.main(["--model", str(out), "--data-dir", str(tone_data), "--cache-dir", cache, "--split", "dev"]) == 2
     assert "'dev'" in capsys.readouterr().err
     assert evaluate.main(["--model", str(tmp_path), "--data-dir", str(tone_data)]) == 2

@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="audio-vit predict",
         description=(
             "Classify audio files. Recordings longer than the model's training clips are cut into "
-            "overlapping windows whose probabilities are averaged; --segments prints each window."
+            "overlapping windows whose probabilities are averaged; --segments prints each window. Multi-label "
+            "models (trained on several labels per clip) give independent per-label sigmoid scores, not a softmax "
+            "over labels, and also print every label whose score reaches --threshold."
         ),
     )
     parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
@@ -23,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hop-s", type=float, default=None, help="step between windows in seconds (default: half a window)")
     parser.add_argument("--aggregate", choices=AGGREGATIONS, default="mean", help="how window scores combine (default: mean)")
     parser.add_argument("--top-k", type=int, default=3, help="labels to print per file (default: 3)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="multi-label models: labels scoring at least this are the prediction (default: 0.5)")
     parser.add_argument("--segments", action="store_true", help="also print the best label of every window")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file instead of text")
@@ -37,22 +41,31 @@ def main(argv: list[str]) -> int:
     from ..model_folder import load_feature_extractor, load_model
     from ..inference import classify_long_audio
 
+    if not 0.0 < args.threshold < 1.0:
+        raise ValueError(f"--threshold {args.threshold} must be in (0, 1): it is compared with sigmoid scores")
     model = load_model(args.model).to(torch.device(args.device))
     extractor = load_feature_extractor(args.model)
+    multi_label = model.config.problem_type == "multi_label_classification"
     for path in args.files:
         waveform, rate = load_audio(path)
         result = classify_long_audio(
             model, extractor, waveform, rate, window_s=args.window_s, hop_s=args.hop_s,
-            aggregate=args.aggregate, top_k=args.top_k,
+            aggregate=args.aggregate, top_k=None if multi_label else args.top_k,
         )
+        predicted = [s["label"] for s in result.scores if s["score"] >= args.threshold] if multi_label else None
+        result.scores = result.scores[: args.top_k]
         if args.json:
             record = {"file": path, "scores": result.scores}
+            if multi_label:
+                record.update(labels=predicted, threshold=args.threshold)
             if args.segments:
                 record["windows"] = [vars(w) for w in result.windows]
             print(json.dumps(record))
             continue
         best = ", ".join(f"{s['label']} ({s['score']:.3f})" for s in result.scores)
         print(f"{path}: {best}  [{len(result.windows)} window(s)]")
+        if multi_label:
+            print(f"  labels >= {args.threshold:g}: {', '.join(predicted) if predicted else '(none)'}")
         if args.segments:
             for w in result.windows:
                 print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  {w.label}  {w.score:.3f}")

@@ -182,7 +182,13 @@ class TrainingArguments:
     )
     min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of plateau/cosine schedules."})
     metric_for_best_model: str = field(
-        default="accuracy", metadata={"help": "Validation metric for best model/plateau/early stopping: accuracy, f1, loss."}
+        default="accuracy",
+        metadata={"help": "Validation metric for best model/plateau/early stopping: accuracy, f1, loss; multi-label "
+                  "data: mAP, micro_f1, loss (accuracy there means mAP, f1 means micro_f1)."},
+    )
+    multi_label_threshold: float = field(
+        default=0.5, metadata={"help": "Multi-label data: a label is predicted when its sigmoid score is >= this "
+                               "(for F1 and subset accuracy; mAP uses no threshold)."}
     )
     early_stopping_patience: int | None = field(
         default=10, metadata={"help": "Stop after this many epochs without validation improvement; 0/unset: never."}
@@ -230,10 +236,13 @@ class TrainingArguments:
             raise ValueError(f"mixed_precision={self.mixed_precision!r} is not supported; use one of {MIXED_PRECISION}")
         if self.report_to not in REPORT_TO:
             raise ValueError(f"report_to={self.report_to!r} is not supported; use one of {REPORT_TO}")
-        if self.metric_for_best_model not in ("accuracy", "f1", "loss"):
+        if self.metric_for_best_model not in ("accuracy", "f1", "loss", "mAP", "micro_f1"):
             raise ValueError(
-                f"metric_for_best_model={self.metric_for_best_model!r} is not supported; use 'accuracy', 'f1' or 'loss'"
+                f"metric_for_best_model={self.metric_for_best_model!r} is not supported; use 'accuracy', 'f1' or "
+                "'loss' (multi-label data: 'mAP', 'micro_f1' or 'loss')"
             )
+        if not 0.0 < self.multi_label_threshold < 1.0:
+            raise ValueError(f"multi_label_threshold={self.multi_label_threshold} must be in (0, 1)")
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
                      "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
             if getattr(self, name) < 1:

@@ -87,9 +87,12 @@ def evaluate_model(model, dataloader, accelerator, metrics: ClassificationMetric
 
 
 def evaluate_folder(model_dir: str, data_args=None, prepared_data_dir: str | None = None, split: str = "test",
-                    batch_size: int = 64) -> dict:
+                    batch_size: int = 64, threshold: float = 0.5) -> dict:
     """Evaluate the model in `model_dir` on `split` of the data; returns accuracy, f1, loss, num_samples,
-    labels, confusion_matrix and split.
+    labels, confusion_matrix, per_class (precision/recall/F1/support rows) and split. Multi-label models
+    (`problem_type="multi_label_classification"`): mAP, micro_AP, micro_f1, macro_f1, subset_accuracy at
+    `threshold`, loss, num_samples, labels, per_class (with AP) and split; single-label data is scored
+    against one-hot targets.
 
     The spectrograms are computed with the model's own feature extractor (its parameters and its mean/std);
     the data's label names are mapped onto the model's `label2id`. Data come from `data_args`
@@ -98,7 +101,9 @@ def evaluate_folder(model_dir: str, data_args=None, prepared_data_dir: str | Non
     from accelerate import Accelerator
     from torch.utils.data import DataLoader
 
+    from ..classification_report import per_class_scores
     from ..data import SpectrogramCollator, build_datasets, load_prepared, resolve_data_dir
+    from .evaluation_task import EvaluationTask
     from ..model_folder import load_feature_extractor, load_model, require_model_folder
 
     require_model_folder(model_dir, "--model")
@@ -119,20 +124,36 @@ def evaluate_folder(model_dir: str, data_args=None, prepared_data_dir: str | Non
     dataset = prepared.splits[split]
     if len(dataset) == 0:
         raise ValueError(f"the {split!r} split is empty")
+    multi_label = model.config.problem_type == "multi_label_classification"
+    if prepared.multi_label and not multi_label:
+        raise ValueError("the data has several labels per clip but the model is single-label (softmax); evaluate "
+                         "a model trained on multi-label data, or pass --multi-label false if a cell is one label")
     to_model_id = label_mapping(prepared.id2label, model.config.label2id)
+    num_labels = model.config.num_labels
     collator = SpectrogramCollator(feature_extractor)  # the model's mean/std, not the data's
 
     def collate(examples):
         batch = collator(examples)
-        batch["labels"] = to_model_id[batch["labels"]]
+        if multi_label:  # data columns -> the model's label order (labels the data lacks stay 0)
+            labels = torch.zeros(len(examples), num_labels)
+            if prepared.multi_label:
+                labels[:, to_model_id] = batch["labels"]
+            else:  # one label per clip: a one-hot target
+                labels[torch.arange(len(examples)), to_model_id[batch["labels"]]] = 1.0
+            batch["labels"] = labels
+        else:
+            batch["labels"] = to_model_id[batch["labels"]]
         return batch
 
     accelerator = Accelerator()
     model, loader = accelerator.prepare(model, DataLoader(dataset, batch_size=batch_size, collate_fn=collate))
     config = accelerator.unwrap_model(model).config
-    metrics = ClassificationMetrics(config.num_labels, with_confusion_matrix=True)
-    results = evaluate_model(model, loader, accelerator, metrics, desc=split)
-    results["labels"] = [config.id2label[i] for i in range(config.num_labels)]
+    label_names = [config.id2label[i] for i in range(num_labels)]
+    task = EvaluationTask(multi_label, label_names, threshold)
+    results = task.evaluate(model, loader, accelerator, task.metrics(for_report=True), desc=split)
+    if not multi_label:
+        results["per_class"] = per_class_scores(results["confusion_matrix"], label_names)
+    results["labels"] = label_names
     results["split"] = split
     return results
 

@@ -167,7 +167,11 @@ def check_prepared(prepared: PreparedData) -> None:
         )
     if prepared.num_labels < 2:
         raise ValueError(f"a classifier needs at least 2 classes; the data has {prepared.num_labels}: {list(prepared.id2label.values())}")
-    present = sorted(set(int(x) for x in splits["train"]["labels"]))
+    train_labels = splits["train"].with_format("numpy")["labels"][:]
+    if prepared.multi_label:  # multi-hot rows: the labels with at least one positive clip
+        present = np.flatnonzero(np.asarray(train_labels).sum(axis=0) > 0).tolist()
+    else:
+        present = sorted(set(int(x) for x in train_labels))
     if len(present) < 2:
         raise ValueError(
             f"the training split holds a single class ({prepared.id2label[present[0]]!r}); a classifier needs at least 2"
@@ -199,19 +203,26 @@ def build_loaders(prepared: PreparedData, aug_config: AugmentationConfig, args: 
 # --------------------------------------------------------------------------- model and schedule
 
 
-def build_model(model_args: ModelArguments, id2label: dict[int, str]) -> AudioViTForAudioClassification:
-    """A fresh AudioViT, or the checkpoint to fine-tune (its head re-initialised only when allowed)."""
+def build_model(model_args: ModelArguments, id2label: dict[int, str],
+                multi_label: bool = False) -> AudioViTForAudioClassification:
+    """A fresh AudioViT, or the checkpoint to fine-tune (its head re-initialised only when allowed).
+
+    `multi_label=True` sets `config.problem_type = "multi_label_classification"`: BCE loss, sigmoid scores.
+    """
     id2label = {int(k): str(v) for k, v in id2label.items()}
     label2id = {v: k for k, v in id2label.items()}
+    problem_type = "multi_label_classification" if multi_label else None
     if not model_args.model_name_or_path:
-        config = AudioViTConfig(**model_args.config_kwargs(), id2label=id2label, label2id=label2id)
+        config = AudioViTConfig(**model_args.config_kwargs(), id2label=id2label, label2id=label2id,
+                                problem_type=problem_type)
         return AudioViTForAudioClassification(config)
     path = str(require_model_folder(model_args.model_name_or_path, "--model-name-or-path"))
     config = AudioViTConfig.from_pretrained(path)
     checkpoint_labels = [config.id2label[i] for i in sorted(config.id2label)]
     data_labels = [id2label[i] for i in sorted(id2label)]
     if checkpoint_labels == data_labels:
-        return set_clip_length(AudioViTForAudioClassification.from_pretrained(path), model_args.max_length)
+        return set_clip_length(AudioViTForAudioClassification.from_pretrained(path, problem_type=problem_type),
+                               model_args.max_length)
     if not model_args.ignore_mismatched_labels:
         raise ValueError(
             f"the labels of {path!r} ({checkpoint_labels}) differ from the data's ({data_labels}); pass "
@@ -219,7 +230,8 @@ def build_model(model_args: ModelArguments, id2label: dict[int, str]) -> AudioVi
         )
     logger.warning("new labels %s: the classification head of %s is re-initialised", data_labels, path)
     model = AudioViTForAudioClassification.from_pretrained(
-        path, num_labels=len(id2label), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+        path, num_labels=len(id2label), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True,
+        problem_type=problem_type,
     )
     return set_clip_length(model, model_args.max_length)
 

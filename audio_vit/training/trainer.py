@@ -34,7 +34,7 @@ from ..model_folder import (
 from .arguments import ModelArguments, TrainingArguments, non_default_options
 from .auto_recipe import RECIPE_NAME, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
-from .evaluation import ClassificationMetrics, evaluate_model
+from .evaluation_task import EvaluationTask, multi_hot_labels
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
 from .setup import (
@@ -74,6 +74,7 @@ class Run:
     head_only: HeadOnlyThenUnfreeze
     state: TrainerState
     steps_per_epoch: int
+    task: EvaluationTask  # single- or multi-label: metrics, evaluation, log line, test record
 
     @property
     def eval_model(self):
@@ -110,7 +111,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     train_loader, eval_loader, augmenter = build_loaders(prepared, aug_config, args)
 
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
-    model = build_model(model_args, prepared.id2label)
+    model = build_model(model_args, prepared.id2label, multi_label=prepared.multi_label)
     if recipe is not None:  # saved with the model: which options came from the data, and what the data was
         model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile")}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
@@ -131,10 +132,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
 
+    label_names = [prepared.id2label[i] for i in sorted(prepared.id2label)]
+    task = EvaluationTask(prepared.multi_label, label_names, args.multi_label_threshold)
+    args.metric_for_best_model = task.metric_for_best_model(args.metric_for_best_model)
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
-              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps)
+              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task)
     start_logging(run, model_args, data_args, aug_config)
-    metrics = ClassificationMetrics(prepared.num_labels)
+    metrics = task.metrics()
     epochs_this_run = 0
     while run.state.epoch < args.num_train_epochs and not run.state.stopped_early:
         if args.max_epochs_this_run is not None and epochs_this_run >= args.max_epochs_this_run:
@@ -277,10 +281,11 @@ def log_training_loss(run: Run, process_mean_loss: float, progress) -> None:
     progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
 
 
-def validate(run: Run, metrics: ClassificationMetrics) -> dict:
-    """Loss, accuracy and macro-F1 of the evaluated model (EMA weights when kept) on the validation split."""
-    return evaluate_model(run.eval_model, run.eval_loader, run.accelerator, metrics, desc="validation",
-                          disable_tqdm=run.args.disable_tqdm)
+def validate(run: Run, metrics) -> dict:
+    """Loss and metrics (accuracy, macro-F1; multi-label: mAP, F1 at the threshold) of the evaluated model (EMA
+    weights when kept) on the validation split."""
+    return run.task.evaluate(run.eval_model, run.eval_loader, run.accelerator, metrics, desc="validation",
+                             disable_tqdm=run.args.disable_tqdm)
 
 
 def end_epoch(run: Run, train_loss: float, val: dict) -> None:
@@ -304,8 +309,8 @@ def end_epoch(run: Run, train_loss: float, val: dict) -> None:
     accelerator.log({f"eval/{k}": v for k, v in scores.items()} | {"train/epoch_loss": train_loss},
                     step=state.global_step)
     accelerator.print(
-        f"epoch {state.epoch}: train_loss {train_loss:.4f} val_loss {val['loss']:.4f} "
-        f"val_accuracy {val['accuracy']:.4f} val_f1 {val['f1']:.4f} lr {entry['learning_rate']:.2e}"
+        f"epoch {state.epoch}: train_loss {train_loss:.4f} {run.task.summary(val, prefix='val_')} "
+        f"lr {entry['learning_rate']:.2e}"
         + (" *best*" if improved else "") + (" (plateau: LR lowered)" if lr_dropped else "")
     )
     if args.early_stopping_patience and state.epochs_without_improvement >= args.early_stopping_patience:
@@ -324,20 +329,16 @@ def evaluate_test_split(run: Run) -> dict:
     best_model = load_model(run.output_dir).to(accelerator.device)
     test_loader = accelerator.prepare(DataLoader(prepared.splits["test"], batch_size=args.per_device_eval_batch_size,
                                                  collate_fn=SpectrogramCollator(prepared.feature_extractor)))
-    test_metrics = ClassificationMetrics(prepared.num_labels, with_confusion_matrix=True)
-    result = evaluate_model(best_model, test_loader, accelerator, test_metrics, desc="test", disable_tqdm=args.disable_tqdm)
-    accelerator.print(
-        f"test (best model, epoch {state.best_epoch}): accuracy {result['accuracy']:.4f} f1 {result['f1']:.4f} "
-        f"loss {result['loss']:.4f} on {result['num_samples']} clips"
-    )
+    task = run.task
+    result = task.evaluate(best_model, test_loader, accelerator, task.metrics(for_report=True), desc="test",
+                           disable_tqdm=args.disable_tqdm)
+    accelerator.print(f"test (best model, epoch {state.best_epoch}): {task.summary(result)} on {result['num_samples']} clips")
     if accelerator.is_main_process:
-        write_json_atomic(run.output_dir / TEST_RESULTS_NAME, {
-            "accuracy": result["accuracy"], "f1": result["f1"], "loss": result["loss"],
-            "num_samples": result["num_samples"], "labels": state.label_names,
-            "confusion_matrix": result["confusion_matrix"], "best_epoch": state.best_epoch,
-        })
-    accelerator.log({f"test/{k}": result[k] for k in ("accuracy", "f1", "loss")}, step=state.global_step)
-    return {f"test_{k}": v for k, v in result.items() if k != "confusion_matrix"}
+        references = ((multi_hot_labels(prepared.splits["train"]), multi_hot_labels(prepared.splits["test"]))
+                      if prepared.multi_label else (None, None))
+        write_json_atomic(run.output_dir / TEST_RESULTS_NAME, task.test_record(result, state.best_epoch, *references))
+    accelerator.log({f"test/{k}": result[k] for k in task.headline_metrics}, step=state.global_step)
+    return {f"test_{k}": v for k, v in result.items() if k not in ("confusion_matrix", "per_class")}
 
 
 def write_card(output_dir: Path, model_args, data_args, aug_config, args, prepared: PreparedData) -> Path:

@@ -1,0 +1,119 @@
+"""Multi-label end to end on real audio: FSDD two-digit mixtures train with BCE, score mAP above the
+label-frequency baseline, and `evaluate`, `predict` and the pipeline give per-label sigmoid scores.
+
+Small on purpose (160 training mixtures, a 2-layer ViT, 6 epochs) so it stays fast on 2 CPU cores; the
+larger run is in BENCHMARKS.md (## Multi-label).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audio_vit.data.fsdd_mix import build_fsdd_mixtures
+from audio_vit.training import parse_training_args, training_function
+from test_training_helpers import read_json
+
+# Two of ten digits per clip: a model that ignores the audio scores mAP = 0.2 (the label frequency).
+MAP_MARGIN_OVER_BASELINE = 0.15
+
+
+def mixture_train_argv(data_dir, output_dir, cache_dir, *extra):
+    return [
+        "--data-dir", str(data_dir), "--cache-dir", str(cache_dir), "--output-dir", str(output_dir),
+        "--sampling-rate", "8000", "--n-fft", "256", "--hop-length", "128", "--num-mel-bins", "32",
+        "--max-length", "64", "--patch-size", "32", "2",
+        "--hidden-size", "64", "--num-hidden-layers", "2", "--num-attention-heads", "2", "--intermediate-size", "128",
+        "--per-device-train-batch-size", "16", "--learning-rate", "0.002", "--warmup-epochs", "1",
+        "--num-train-epochs", "6", "--report-to", "none", "--disable-tqdm", "--log-examples", "0", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def mixture_model(fsdd_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fsdd_mix")
+    build_fsdd_mixtures(fsdd_dir, root / "data", {"train": 160, "test": 40}, seed=0)
+    out = root / "model"
+    results = training_function(*parse_training_args(mixture_train_argv(root / "data", out, root / "cache")))
+    return root, out, results
+
+
+def test_multi_label_training_beats_the_label_frequency_baseline(mixture_model):
+    _, out, results = mixture_model
+    config = read_json(out / "config.json")
+    assert config["problem_type"] == "multi_label_classification"
+    assert results["best_eval_mAP"] == max(e["eval_mAP"] for e in read_json(out / "trainer_state.json")["log_history"])
+    test = read_json(out / "test_results.json")
+    assert test["num_samples"] == 40 and test["labels"] == [str(d) for d in range(10)]
+    baseline = test["label_frequency_baseline"]
+    assert baseline["mAP"] == pytest.approx(0.2, abs=0.05)
+    assert test["mAP"] >= baseline["mAP"] + MAP_MARGIN_OVER_BASELINE, (test["mAP"], baseline)
+    assert len(test["per_class"]) == 10 and sum(row["support"] for row in test["per_class"]) == 80  # 2 per clip
+    card = (out / "README.md").read_text()
+    assert "mAP" in card
+
+
+def test_evaluate_command_reports_multi_label_metrics(mixture_model, capsys):
+    from audio_vit.commands import evaluate
+
+    root, out, _ = mixture_model
+    code = evaluate.main(["--model", str(out), "--data-dir", str(root / "data"), "--cache-dir", str(root / "cache"),
+                          "--split", "test", "--output-file", str(root / "eval.json"), "--report-dir",
+                          str(root / "report")])
+    assert code == 0
+    results, expected = read_json(root / "eval.json"), read_json(out / "test_results.json")
+    assert results["mAP"] == pytest.approx(expected["mAP"], rel=1e-5)
+    assert results["micro_f1"] == pytest.approx(expected["micro_f1"], rel=1e-5)
+    assert '"mAP"' in capsys.readouterr().out
+    rows = read_json(root / "report" / "per_class.json")["per_class"]
+    assert [row["label"] for row in rows] == [str(d) for d in range(10)] and "average_precision" in rows[0]
+    assert "| label | average_precision |" in (root / "report" / "per_class.md").read_text()
+    # a stricter threshold predicts fewer labels: recall cannot rise
+    evaluate.main(["--model", str(out), "--data-dir", str(root / "data"), "--cache-dir", str(root / "cache"),
+                   "--output-file", str(root / "strict.json"), "--threshold", "0.9", "--report-dir", str(root / "r9")])
+    strict = read_json(root / "strict.json")
+    assert strict["mAP"] == pytest.approx(results["mAP"])  # mAP does not depend on the threshold
+    assert sum(r["recall"] for r in strict["per_class"]) <= sum(r["recall"] for r in rows)
+
+
+def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
+    from transformers import pipeline
+
+    from audio_vit import AudioViTFeatureExtractor, AudioViTForAudioClassification
+    from audio_vit.audio_io import load_audio
+    from audio_vit.commands import predict
+
+    root, out, _ = mixture_model
+    clip = str(root / "data" / "clips" / "test_00000.flac")
+    model = AudioViTForAudioClassification.from_pretrained(str(out)).eval()
+    extractor = AudioViTFeatureExtractor.from_pretrained(str(out))
+    waveform, rate = load_audio(clip)
+    inputs = extractor(waveform, sampling_rate=rate, padding="max_length", truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(input_values=inputs["input_values"]).logits[0].sigmoid()
+
+    scores = pipeline("audio-classification", model=str(out))(clip, top_k=10)
+    by_label = {s["label"]: s["score"] for s in scores}
+    np.testing.assert_allclose([by_label[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=1e-4)
+    assert abs(sum(by_label.values()) - 1.0) > 0.05  # independent per-label scores, not a softmax
+
+    assert predict.main([clip, "--model", str(out), "--json", "--top-k", "10", "--threshold", "0.3"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    predicted = {s["label"]: s["score"] for s in record["scores"]}
+    np.testing.assert_allclose([predicted[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=1e-4)
+    assert record["labels"] == [s["label"] for s in record["scores"] if s["score"] >= 0.3]
+    assert predict.main([clip, "--model", str(out)]) == 0
+    assert "labels >= 0.5:" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--threshold"):
+        predict.main([clip, "--model", str(out), "--threshold", "1.5"])
+
+
+def test_metric_for_best_model_is_checked_against_the_data():
+    from audio_vit.training.evaluation_task import EvaluationTask
+
+    multi = EvaluationTask(True, ["a", "b"])
+    assert multi.metric_for_best_model("accuracy") == "mAP" and multi.metric_for_best_model("f1") == "micro_f1"
+    with pytest.raises(ValueError, match="multi-label data"):
+        EvaluationTask(False, ["a", "b"]).metric_for_best_model("mAP")
