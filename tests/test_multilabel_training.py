@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from audio_vit.data.fsdd_mix import build_fsdd_mixtures
-from audio_vit.training import parse_training_args, training_function
+from audio_vit.training import parse_training_args, train
 from test_training_helpers import read_json
 
 # Two of ten digits per clip: a model that ignores the audio scores mAP = 0.2 (the label frequency).
@@ -36,7 +36,7 @@ def mixture_model(fsdd_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("fsdd_mix")
     build_fsdd_mixtures(fsdd_dir, root / "data", {"train": 160, "test": 40}, seed=0)
     out = root / "model"
-    results = training_function(*parse_training_args(mixture_train_argv(root / "data", out, root / "cache")))
+    results = train(*parse_training_args(mixture_train_argv(root / "data", out, root / "cache")))
     return root, out, results
 
 
