@@ -109,6 +109,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     # --- data: cached spectrograms; the feature extractor to normalise with carries the training split's mean/std
     prepared = load_data(data_args, args, build_feature_extractor(model_args), accelerator)
     train_loader, eval_loader, augmenter = build_loaders(prepared, aug_config, args)
+    # single- or multi-label: the metrics, the evaluation function and the best-model metric
+    task = EvaluationTask(prepared.multi_label, [prepared.id2label[i] for i in sorted(prepared.id2label)],
+                          args.multi_label_threshold)
+    args.metric_for_best_model = task.metric_for_best_model(args.metric_for_best_model)
 
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
     model = build_model(model_args, prepared.id2label, multi_label=prepared.multi_label)
@@ -132,9 +136,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
 
-    label_names = [prepared.id2label[i] for i in sorted(prepared.id2label)]
-    task = EvaluationTask(prepared.multi_label, label_names, args.multi_label_threshold)
-    args.metric_for_best_model = task.metric_for_best_model(args.metric_for_best_model)
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
               augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task)
     start_logging(run, model_args, data_args, aug_config)
