@@ -11,6 +11,7 @@ import torch
 
 from ..classification_report import multilabel_per_class_scores
 from ..metrics import load_metric
+from .evaluation import gathered_outputs
 
 MULTILABEL_METRICS = ("mAP", "micro_AP", "micro_f1", "macro_f1", "subset_accuracy", "loss")
 TRIVIAL_BASELINE_NOTE = "every clip scored with the training label frequencies (a constant per label)"
@@ -69,16 +70,11 @@ def evaluate_multilabel_model(model, dataloader, accelerator, metrics: MultiLabe
     The loss is the model's own (`compute_loss`: binary cross-entropy for a multi-label model), averaged over
     every (clip, label) of the gathered examples.
     """
-    from tqdm.auto import tqdm
-
     compute_loss = accelerator.unwrap_model(model).compute_loss
-    model.eval()
     scores, references = [], []
     loss_sum, count = 0.0, 0
-    for batch in tqdm(dataloader, desc=desc, leave=False,
-                      disable=disable_tqdm or not accelerator.is_local_main_process):
-        logits = model(input_values=batch["input_values"]).logits
-        logits, labels = accelerator.gather_for_metrics((logits.float(), batch["labels"].float()))
+    for logits, labels in gathered_outputs(model, dataloader, accelerator, desc, disable_tqdm):
+        labels = labels.float()
         if labels.shape != logits.shape:
             raise ValueError(f"{desc}: multi-hot labels {tuple(labels.shape)} do not match the logits {tuple(logits.shape)}")
         loss_sum += compute_loss(logits, labels).item() * labels.numel()  # a mean over the batch -> a sum
