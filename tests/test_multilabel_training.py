@@ -79,9 +79,7 @@ def test_evaluate_command_reports_multi_label_metrics(mixture_model, capsys):
 
 
 def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
-    from transformers import pipeline
-
-    from audio_vit import AudioViTFeatureExtractor, AudioViTForAudioClassification
+    from audio_vit import AudioViTFeatureExtractor, AudioViTForAudioClassification, audio_classification_pipeline
     from audio_vit.audio_io import load_audio
     from audio_vit.commands import predict
 
@@ -94,7 +92,7 @@ def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
     with torch.no_grad():
         expected = model(input_values=inputs["input_values"]).logits[0].sigmoid()
 
-    scores = pipeline("audio-classification", model=str(out))(clip, top_k=10)
+    scores = audio_classification_pipeline(str(out))(clip, top_k=10)
     by_label = {s["label"]: s["score"] for s in scores}
     np.testing.assert_allclose([by_label[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=1e-4)
     assert abs(sum(by_label.values()) - 1.0) > 0.05  # independent per-label scores, not a softmax
