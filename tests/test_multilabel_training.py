@@ -27,7 +27,8 @@ def mixture_train_argv(data_dir, output_dir, cache_dir, *extra):
         "--max-length", "64", "--patch-size", "32", "2",
         "--hidden-size", "64", "--num-hidden-layers", "2", "--num-attention-heads", "2", "--intermediate-size", "128",
         "--per-device-train-batch-size", "16", "--learning-rate", "0.002", "--warmup-epochs", "1",
-        "--num-train-epochs", "6", "--report-to", "none", "--disable-tqdm", "--log-examples", "0", *extra,
+        "--num-train-epochs", "6", "--report-to", "none", "--disable-tqdm", "--log-examples", "0", "--recipe", "none",
+        *extra,
     ]
 
 
@@ -94,13 +95,17 @@ def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
 
     scores = audio_classification_pipeline(str(out))(clip, top_k=10)
     by_label = {s["label"]: s["score"] for s in scores}
-    np.testing.assert_allclose([by_label[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=1e-4)
-    assert abs(sum(by_label.values()) - 1.0) > 0.05  # independent per-label scores, not a softmax
+    # the pipeline judges the whole clip (window logits averaged, padding masked), so its scores are close to,
+    # not equal to, the single padded window's; they are independent sigmoids, not a softmax
+    assert len(by_label) == 10 and all(0.0 < v < 1.0 for v in by_label.values())
+    np.testing.assert_allclose([by_label[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=0.1)
+    assert abs(sum(by_label.values()) - 1.0) > 0.05
 
     assert predict.main([clip, "--model", str(out), "--json", "--top-k", "10", "--threshold", "0.3"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     predicted = {s["label"]: s["score"] for s in record["scores"]}
-    np.testing.assert_allclose([predicted[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=1e-4)
+    np.testing.assert_allclose([predicted[model.config.id2label[i]] for i in range(10)], expected.numpy(), atol=0.1)
+    assert abs(sum(predicted.values()) - 1.0) > 0.05
     assert record["labels"] == [s["label"] for s in record["scores"] if s["score"] >= 0.3]
     assert predict.main([clip, "--model", str(out)]) == 0
     assert "labels >= 0.5:" in capsys.readouterr().out
