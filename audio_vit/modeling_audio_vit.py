@@ -2,6 +2,9 @@
 
 Input layout everywhere: `input_values` of shape `(batch, num_mel_bins, frames)` (an optional channel
 axis of size 1 is accepted), as produced by `AudioViTFeatureExtractor`.
+
+A little over 400 lines because a checkpoint ships this file as its code: the ViT's blocks, the optional
+convolutional stem and the AST-compatible tokens/head stay in one file rather than in more shipped modules.
 """
 from __future__ import annotations
 
