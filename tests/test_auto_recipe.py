@@ -134,3 +134,21 @@ def test_recipe_none_keeps_the_plain_defaults(tmp_path):
     model_args, data_args, aug, args = parse_training_args(["--data-dir", str(data), "--recipe", "none"])
     assert resolve_recipe(model_args, data_args, aug, args, {"data_dir", "recipe"}) is None
     assert model_args.sampling_rate == 16000 and model_args.stem == "patch" and aug.num_freq_masks == 0
+
+
+def test_multi_label_data_is_not_class_balanced(tmp_path):
+    """Label combinations of a multi-label CSV look imbalanced, but there is no single class to balance on."""
+    import csv
+
+    from audio_vit.training import parse_training_args
+    from audio_vit.training.auto_recipe import resolve_recipe
+
+    paths, _ = _write_clips(tmp_path / "audio", [(8000, 0.5, "x")] * 12)
+    labels = ["a,b"] * 9 + ["a"] * 2 + ["b"]  # combinations 9:2:1
+    with open(tmp_path / "metadata.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file_name", "labels"])
+        writer.writerows([(f"audio/clip{i}.wav", label) for i, label in enumerate(labels)])
+    arguments = parse_training_args(["--data-dir", str(tmp_path)])
+    recipe = resolve_recipe(*arguments, {"data_dir"})
+    assert recipe["applied"]["balanced_sampling"] is False and arguments[3].balanced_sampling is False

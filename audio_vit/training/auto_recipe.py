@@ -203,6 +203,9 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
     validation = validation_defaults(manifest, data_args)
     derived = {**validation, **derive_defaults(profile, fixed=fixed, fine_tuning=bool(model_args.model_name_or_path),
                                                train_fraction=_train_fraction(manifest, data_args, validation))}
+    if manifest.label_sets is not None:
+        # Multi-label clips have no single class to balance on (and their label strings are combinations).
+        derived["balanced_sampling"] = False
     applied = apply_defaults(arguments, derived, explicit)
     return {"recipe": "auto", "profile": profile.to_dict(), "profile_text": profile.format(), "applied": applied,
             "kept": sorted(name for name in derived if name in explicit)}
