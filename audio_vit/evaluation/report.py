@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..classification_report import per_class_scores
+
 
 def confusion_from_predictions(references: Sequence[int], predictions: Sequence[int], num_labels: int) -> np.ndarray:
     """(num_labels, num_labels) int matrix: entry [t, p] counts clips of class t predicted as p."""
@@ -26,23 +28,12 @@ def confusion_from_predictions(references: Sequence[int], predictions: Sequence[
     return matrix
 
 
-def per_class_scores(matrix) -> dict[str, np.ndarray]:
-    """precision, recall, f1 and support per class of a confusion matrix (0 where undefined)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    true_positive = np.diag(matrix)
-    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
-    recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
-
-
 def accuracy_and_macro_f1(matrix) -> tuple[float, float]:
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.sum() == 0:
         raise ValueError("an empty confusion matrix (no test clips) has no accuracy")
-    return float(np.trace(matrix) / matrix.sum()), float(per_class_scores(matrix)["f1"].mean())
+    rows = per_class_scores(matrix, [str(i) for i in range(len(matrix))])
+    return float(np.trace(matrix) / matrix.sum()), float(np.mean([row["f1"] for row in rows]))
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -69,16 +60,13 @@ def summarize_runs(runs: list[dict], label_names: list[str]) -> dict:
         table.append({**{k: v for k, v in run.items() if k != "confusion_matrix"},
                       "accuracy": accuracy, "macro_f1": macro_f1, "num_test_clips": int(matrix.sum())})
         pooled += matrix
-    scores = per_class_scores(pooled)
     summary = {
         "labels": list(label_names),
         "runs": table,
         "accuracy": mean_std([r["accuracy"] for r in table]),
         "macro_f1": mean_std([r["macro_f1"] for r in table]),
         "pooled_accuracy": accuracy_and_macro_f1(pooled)[0],
-        "per_class": [{"label": label, **{k: (int(v[i]) if k == "support" else float(v[i]))
-                                          for k, v in scores.items()}}
-                      for i, label in enumerate(label_names)],
+        "per_class": per_class_scores(pooled, label_names),
         "confusion_matrix": pooled.tolist(),
     }
     seconds = [r["train_seconds"] for r in table if r.get("train_seconds") is not None]
