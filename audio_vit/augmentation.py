@@ -75,14 +75,18 @@ class SpectrogramAugmenter:
         mask = torch.gather(attention_mask, 1, index.to(attention_mask.device)) * valid.to(attention_mask)
         return shifted, mask
 
-    def random_crop(self, x: torch.Tensor) -> torch.Tensor:
+    def random_crop(self, x: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
+        """A random `random_crop_frames` window per clip; returns `x`, or `(x, attention_mask)` cropped alike."""
         batch, _, frames = x.shape
         length = self.config.random_crop_frames
         if length >= frames:
-            return x
+            return x if attention_mask is None else (x, attention_mask)
         start = self._randint(frames - length + 1, (batch,))  # (B,)
         index = (start[:, None] + torch.arange(length)[None, :]).to(x.device)  # (B, length)
-        return torch.gather(x, 2, index[:, None, :].expand(batch, x.shape[1], length))
+        cropped = torch.gather(x, 2, index[:, None, :].expand(batch, x.shape[1], length))
+        if attention_mask is None:
+            return cropped
+        return cropped, torch.gather(attention_mask, 1, index.to(attention_mask.device))
 
     def _band_mask(self, batch: int, size: int, num_masks: int, max_width: int) -> torch.Tensor:
         """(B, size) bool: union of `num_masks` random bands of width U[0, max_width] per row."""
@@ -145,10 +149,10 @@ class SpectrogramAugmenter:
         if config.gain_db > 0:
             x = self.random_gain(x)
         if config.random_crop_frames:
-            if attention_mask is not None:
-                raise ValueError("random_crop_frames cannot be combined with an attention_mask; the collator crops "
-                                 "long clips to the model window itself")
-            x = self.random_crop(x)
+            if attention_mask is None:
+                x = self.random_crop(x)
+            else:
+                x, attention_mask = self.random_crop(x, attention_mask)
         if config.time_shift_frames > 0:
             if attention_mask is None:
                 x = self.time_shift(x)

@@ -107,8 +107,9 @@ def profile_sources(audio_sources: list, labels: list[str], max_clips: int = MAX
 
 def profile_manifest(manifest) -> DataProfile:
     """Profile a `Manifest` (every usable clip of a source, see `audio_vit.data.sources`)."""
-    audio = manifest.audio.with_format(None)["audio"][:]
-    return profile_sources(audio, manifest.labels)
+    from .build import column_values
+
+    return profile_sources(column_values(manifest.audio, "audio"), manifest.labels)
 
 
 __all__ = ["DataProfile", "profile_sources", "profile_manifest", "MAX_PROFILED_CLIPS"]

@@ -20,12 +20,12 @@ REPORTED_METRICS = ("test_accuracy", "test_f1", "test_loss", "train_runtime_this
 
 def mean_std(values) -> dict:
     """{"mean", "std", "min", "max", "n"}; std is the sample standard deviation (ddof=1; 0 for one value)."""
+    from ..evaluation.report import mean_std as fold_mean_std  # the one mean ± std rule (folds and seeds alike)
+
     array = np.asarray(values, dtype=np.float64)
     if array.size == 0:
         raise ValueError("mean_std needs at least one value")
-    std = float(array.std(ddof=1)) if array.size > 1 else 0.0
-    return {"mean": float(array.mean()), "std": std, "min": float(array.min()), "max": float(array.max()),
-            "n": int(array.size)}
+    return {**fold_mean_std(array), "min": float(array.min()), "max": float(array.max()), "n": int(array.size)}
 
 
 def summarize_seeds(runs: dict[int, dict]) -> dict:

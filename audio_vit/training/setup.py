@@ -17,7 +17,15 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..augmentation import AugmentationConfig, SpectrogramAugmenter
 from ..configuration_audio_vit import AudioViTConfig
-from ..data import DataArguments, PreparedData, SpectrogramCollator, build_datasets, load_prepared, resolve_data_dir
+from ..data import (
+    DataArguments,
+    PreparedData,
+    SpectrogramCollator,
+    build_datasets,
+    column_values,
+    load_prepared,
+    resolve_data_dir,
+)
 from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import (
     ALL_RESULTS_NAME,
@@ -184,7 +192,7 @@ def build_loaders(prepared: PreparedData, aug_config: AugmentationConfig, args: 
     augmenter = SpectrogramAugmenter(aug_config, num_labels=prepared.num_labels) if aug_config.enabled else None
     balanced_weights = None
     if args.balanced_sampling:
-        labels = splits["train"].with_format(None)["labels"][:]
+        labels = column_values(splits["train"], "labels")
         if labels and np.ndim(labels[0]) > 0:
             raise ValueError("--balanced-sampling needs single-label data (one class per clip)")
         balanced_weights = class_balanced_weights(labels)
