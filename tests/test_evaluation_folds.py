@@ -92,3 +92,12 @@ def test_each_fold_trains_with_validation_outside_test_and_group_disjoint(small_
         assert {fold_manifest.folds[i] for i in splits["test"]} == {test_fold}
         assert test_fold not in {fold_manifest.folds[i] for i in splits["validation"]}
         assert sum(len(rows) for rows in splits.values()) == 48
+
+
+def test_vit_plain_is_the_package_training_with_the_plain_defaults(tmp_path):
+    """`vit-plain` (the recipe before data-derived defaults) trains like `vit` on the same folds, with --recipe none."""
+    context = FoldContext(folds_csv=tmp_path / "folds.csv", label_names=["a", "b"], has_groups=False)
+    plain = training_argv("vit-plain", context, "2", 42, tmp_path / "m")
+    assert plain == training_argv("vit", context, "2", 42, tmp_path / "m") + ["--recipe", "none"]
+    assert parse_training_args(plain)[3].recipe == "none"
+    assert parse_training_args(training_argv("vit", context, "2", 42, tmp_path / "m"))[3].recipe == "auto"

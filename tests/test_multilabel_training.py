@@ -120,3 +120,28 @@ def test_metric_for_best_model_is_checked_against_the_data():
     assert multi.metric_for_best_model("accuracy") == "mAP" and multi.metric_for_best_model("f1") == "micro_f1"
     with pytest.raises(ValueError, match="multi-label data"):
         EvaluationTask(False, ["a", "b"]).metric_for_best_model("mAP")
+
+
+def test_cross_validate_scores_multi_label_folds_with_map(fsdd_dir, tmp_path):
+    """cross-validate on multi-label data: random folds, BCE training per fold, mAP / micro-F1 per fold and as
+    mean ± std, per-label rows averaged over folds; compare refuses (its baselines are single-label)."""
+    from audio_vit.commands import compare, cross_validate
+
+    build_fsdd_mixtures(fsdd_dir, tmp_path / "data", {"train": 40, "test": 20}, seed=1)
+    out = tmp_path / "cv"
+    flags = ["--data-dir", str(tmp_path / "data"), "--num-folds", "2", "--cache-dir", str(tmp_path / "cache")]
+    train_flags = mixture_train_argv(tmp_path / "unused", tmp_path / "unused", tmp_path / "cache",
+                                     "--num-train-epochs", "1")[6:]  # the model and training options only
+    assert cross_validate.main([*flags, "--output-dir", str(out), *train_flags]) == 0
+    summary = read_json(out / "cv_results.json")
+    assert summary["multi_label"] and len(summary["runs"]) == 2
+    assert summary["labels"] == [str(d) for d in range(10)]
+    maps = [run["mAP"] for run in summary["runs"]]
+    assert summary["mAP"]["mean"] == pytest.approx(np.mean(maps))
+    assert summary["mAP"]["std"] == pytest.approx(np.std(maps, ddof=1))
+    assert sum(run["num_test_clips"] for run in summary["runs"]) == 60
+    assert len(summary["per_class"]) == 10 and sum(row["support"] for row in summary["per_class"]) == 120
+    assert "**mAP:" in (out / "cv_results.md").read_text()
+    assert not (out / "confusion_matrix.png").exists()
+    with pytest.raises(ValueError, match="single-label.*cross-validate"):
+        compare.main([*flags, "--output-dir", str(tmp_path / "cmp"), "--models", "logreg"])

@@ -6,8 +6,9 @@
 
 Models: logreg, knn, gnb, svm, rf (scikit-learn on MFCC-40 + delta mean/std), cnn1d (raw waveform), cnn2d
 (UrbanSound8K-tutorial CNN on log-mel), vit (`audio-vit train` with the data flags and any train flags given
-here) and timm:NAME (the same training with a timm backbone). Default: all of them with timm:mobilenetv2_100
-and timm:resnet18, but without svm and the timm models on more than 20,000 clips. Writes OUTPUT_DIR/compare_results.json,
+here), vit-plain (the same with --recipe none: the recipe before data-derived defaults) and timm:NAME (the
+same training with a timm backbone). Default: all of them with timm:mobilenetv2_100 and timm:resnet18, but
+without svm and the timm models on more than 20,000 clips; --quick leaves out vit-plain and the timm models. Writes OUTPUT_DIR/compare_results.json,
 compare_results.md and compare.png (accuracy and macro F1, mean ± std over folds), and one cross-validation
 report per model in OUTPUT_DIR/models/<model>/. Re-running skips finished folds.
 """
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..evaluation.compare import compare_models
     from ..evaluation.cross_validate import prepare_folds
     from ..evaluation.folds import read_folds_csv
-    from ..evaluation.models import check_model_name, default_models, training_argv
+    from ..evaluation.models import PACKAGE_MODELS, check_model_name, default_models, training_argv
     from ..training import parse_training_args
     from .cross_validate import configure_logging
     for name in compare_args.models or ():
@@ -42,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
     context.cnn_epochs = cnn_epochs
+    if context.multi_label:
+        raise ValueError("compare's baselines (scikit-learn, the CNNs) are single-label and the data has several "
+                         "labels per clip; use `audio-vit cross-validate` (mAP per fold) for multi-label data")
     models = compare_args.models or default_models(len(read_folds_csv(context.folds_csv)["fold"]), compare_args.quick)
-    if any(name == "vit" or name.startswith("timm:") for name in models):
+    if any(name in PACKAGE_MODELS or name.startswith("timm:") for name in models):
         parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
     from ..evaluation.processes import num_processes
 

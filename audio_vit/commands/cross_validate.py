@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                                    command="audio-vit cross-validate " + shlex.join(argv))
     if not summary:  # a non-main process under accelerate launch
         return 0
-    print(f"accuracy {summary['accuracy']['mean'] * 100:.2f} ± {summary['accuracy']['std'] * 100:.2f} %, "
+    headline = "mAP" if summary.get("multi_label") else "accuracy"
+    print(f"{headline} {summary[headline]['mean'] * 100:.2f} ± {summary[headline]['std'] * 100:.2f} %, "
           f"macro F1 {summary['macro_f1']['mean'] * 100:.2f} ± {summary['macro_f1']['std'] * 100:.2f} % over "
           f"{len(summary['runs'])} runs; report: {cv_args.output_dir}/cv_results.md")
     return 0

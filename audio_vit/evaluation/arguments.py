@@ -44,9 +44,10 @@ class CrossValidationArguments:
 class CompareArguments:
     models: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit timm:NAME. Default: all of "
-                  "them with timm:mobilenetv2_100 and timm:resnet18; without the timm models under --quick; without "
-                  "svm and the timm models on more than 20,000 clips."},
+        metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit vit-plain timm:NAME (vit-plain: "
+                  "the package's training with --recipe none, the recipe before data-derived defaults). Default: all "
+                  "of them with timm:mobilenetv2_100 and timm:resnet18; without vit-plain and the timm models under "
+                  "--quick; without svm and the timm models on more than 20,000 clips."},
     )
     quick: bool = field(
         default=False,

@@ -46,14 +46,17 @@ def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, strati
             raise ValueError(f"{output_dir} holds folds made differently ({changed}, as (saved, now)); use another "
                              "--output-dir, or delete it to start over")
     elif is_main_process():
-        folds = assign_folds(manifest, num_folds, data_args.seed, stratify)
+        # Label combinations of multi-label clips are too rare to stratify on: their folds are drawn at random.
+        folds = assign_folds(manifest, num_folds, data_args.seed, stratify and not manifest.multi_label)
         check_folds(folds, manifest.groups)
         write_folds_csv(manifest, folds, folds_csv)
         write_json(info_file, {**info, "folds": {fold: folds.count(fold) for fold in sort_folds(folds)}})
     wait_for_everyone()
     table = read_folds_csv(folds_csv)
-    return FoldContext(folds_csv=folds_csv, label_names=sort_labels(table["label"]),
-                       has_groups=manifest.groups is not None)
+    # Multi-label: the folds CSV holds each clip's labels joined by ","; the label names are the single labels.
+    label_names = list(manifest.label_names) if manifest.multi_label else sort_labels(table["label"])
+    return FoldContext(folds_csv=folds_csv, label_names=label_names, has_groups=manifest.groups is not None,
+                       multi_label=manifest.multi_label)
 
 
 def fold_ids(context: FoldContext) -> list[str]:

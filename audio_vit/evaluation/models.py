@@ -4,6 +4,8 @@ Model names:
 - `logreg`, `knn`, `gnb`, `svm`, `rf`: scikit-learn on MFCC-40 + delta statistics (`classic.py`);
 - `cnn1d`, `cnn2d`: the raw-waveform 1-D CNN and the UrbanSound8K-tutorial 2-D CNN (`cnn.py`);
 - `vit`: the package's default training (`audio-vit train` with only data flags, plus any train flags given);
+- `vit-plain`: the same with `--recipe none`, the plain defaults the package had before its options were derived
+  from the data (the previous recipe, the reference every change of the default is measured against);
 - `timm:NAME` (e.g. `timm:resnet18`, `timm:mobilenetv2_100`): the same training with `--backbone timm
   --timm-model-name NAME` (weights from scratch: the Hub is not reached offline).
 
@@ -26,10 +28,11 @@ from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
 from .cnn import CNN_MODELS
 from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
 from .processes import is_main_process
-from .report import confusion_from_predictions
+from .report import MULTI_LABEL_SCORES, confusion_from_predictions
 
-TRAINED_MODELS = ("vit",)  # plus timm:NAME
-DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit", "timm:mobilenetv2_100", "timm:resnet18")
+# The package's own training (plus timm:NAME): the `audio-vit train` flags each model adds.
+PACKAGE_MODELS = {"vit": [], "vit-plain": ["--recipe", "none"]}
+DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS, "timm:mobilenetv2_100", "timm:resnet18")
 QUICK_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit")
 # Above this many clips the default list leaves out the models whose cost grows fastest: the timm CNNs (hours
 # per fold on a CPU) and the RBF SVM (kernel matrix quadratic in the clips); --models still runs them.
@@ -47,11 +50,11 @@ INFERENCE_BATCH = 64
 
 
 def check_model_name(name: str) -> str:
-    if name in CLASSIC_MODELS or name in CNN_MODELS or name == "vit":
+    if name in CLASSIC_MODELS or name in CNN_MODELS or name in PACKAGE_MODELS:
         return name
     if name.startswith("timm:") and len(name) > len("timm:"):
         return name
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, 'vit'))} "
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS))} "
                      "or timm:NAME (e.g. timm:resnet18)")
 
 
@@ -62,6 +65,8 @@ def describe(name: str) -> str:
         return CNN_DESCRIPTIONS[name]
     if name == "vit":
         return "audio_vit default training (`audio-vit train` + data flags)"
+    if name == "vit-plain":
+        return "audio_vit with the plain defaults (`--recipe none`: the recipe before data-derived defaults)"
     return f"audio_vit training with the timm backbone {name[5:]} (from scratch)"
 
 
@@ -72,6 +77,7 @@ class FoldContext:
     folds_csv: Path
     label_names: list[str]
     has_groups: bool
+    multi_label: bool = False  # several labels per clip: only the package's training applies, scored with mAP
     data_flags: list[str] = field(default_factory=list)  # processing flags handed to the package's training
     train_flags: list[str] = field(default_factory=list)  # extra `audio-vit train` flags for vit/timm models
     cnn_epochs: int = 30
@@ -148,10 +154,13 @@ def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, mo
     from the training folds by the package's splitter (group-disjoint when the data has groups)."""
     argv = ["--data-dir", str(context.folds_csv.parent), "--metadata-file", str(context.folds_csv),
             "--fold-column", "fold", "--split-strategy", "kfold", "--test-fold", str(test_fold),
-            *(["--group-column", "group"] if context.has_groups else []), *context.data_flags,
+            *(["--group-column", "group"] if context.has_groups else []),
+            *(["--multi-label", "true", "--label-separator", ","] if context.multi_label else []), *context.data_flags,
             *context.train_flags, "--seed", str(seed), "--output-dir", str(model_dir)]
     if name.startswith("timm:"):
         argv += ["--backbone", "timm", "--timm-model-name", name[len("timm:"):]]
+    else:
+        argv += PACKAGE_MODELS[name]
     if (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir()):
         argv += ["--resume-from-checkpoint", "latest"]  # an interrupted fold continues where it stopped
     return argv
@@ -176,6 +185,12 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     test = json.loads(test_file.read_text(encoding="utf-8"))
     if test["labels"] != context.label_names:
         raise RuntimeError(f"{test_file}: labels {test['labels']} differ from the folds' {context.label_names}")
+    if context.multi_label:
+        scores = {key: test[key] for key in MULTI_LABEL_SCORES}
+        scores.update(per_class=test.get("per_class"), num_test_clips=test["num_samples"],
+                      label_frequency_baseline=test.get("label_frequency_baseline"))
+    else:
+        scores = {"confusion_matrix": test["confusion_matrix"]}
     model = load_model(model_dir)
     config = model.config
     sample = torch.randn(INFERENCE_BATCH, config.num_mel_bins, config.max_length)
@@ -183,7 +198,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         _, speed = _timed_predict(lambda x: model(input_values=torch.from_numpy(x)).logits.numpy(),
                                   np.repeat(sample.numpy(), 4, axis=0))
     return {
-        "confusion_matrix": test["confusion_matrix"], "train_seconds": train_seconds,
+        **scores, "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
         "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir),
     }
@@ -203,6 +218,9 @@ def run_fold(name: str, context: FoldContext, test_fold: str, seed: int, run_dir
     """Train model `name` on every fold but `test_fold` and score it on `test_fold` (see module docstring)."""
     check_model_name(name)
     if name in CLASSIC_MODELS or name in CNN_MODELS:
+        if context.multi_label:
+            raise ValueError(f"{name} is a single-label baseline; the data has several labels per clip (multi-label): "
+                             f"use {', '.join(PACKAGE_MODELS)} or timm:NAME")
         return _run_in_memory(name, context, test_fold, seed)
     if run_dir is None:
         raise ValueError(f"model {name!r} saves a model folder: pass run_dir")

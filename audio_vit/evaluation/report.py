@@ -4,8 +4,10 @@
     summary = summarize_runs(runs, label_names)   # per-run and mean/std accuracy and macro F1, per-class table
     write_cv_report(summary, "out/")              # cv_results.json, cv_results.md, confusion_matrix.png
 
-Every figure is computed from confusion matrices (rows: true class, columns: predicted class), so a model that
-only reports predictions and one that reports a matrix are scored the same way. Macro F1 follows scikit-learn's
+Every single-label figure is computed from confusion matrices (rows: true class, columns: predicted class), so a
+model that only reports predictions and one that reports a matrix are scored the same way. Multi-label runs (several
+labels per clip) carry their test mAP, micro-AP and micro/macro-F1 instead, and are summarised as mean ± std of
+those, with the per-label AP / precision / recall / F1 averaged over the runs. Macro F1 follows scikit-learn's
 `f1_score(average="macro", labels=all, zero_division=0)`: a class without clips or predictions in a fold scores 0.
 Standard deviations are over runs (folds x seeds) with ddof=1 (0 for a single run).
 """
@@ -19,6 +21,9 @@ from typing import Sequence
 import numpy as np
 
 from ..classification_report import per_class_scores
+
+# What a multi-label run reports (the test scores of the package's multi-label evaluation).
+MULTI_LABEL_SCORES = ("mAP", "micro_AP", "micro_f1", "macro_f1")
 
 
 def confusion_from_predictions(references: Sequence[int], predictions: Sequence[int], num_labels: int) -> np.ndarray:
@@ -48,6 +53,8 @@ def summarize_runs(runs: list[dict], label_names: list[str]) -> dict:
     """
     if not runs:
         raise ValueError("no finished runs to summarise")
+    if "confusion_matrix" not in runs[0]:
+        return summarize_multilabel_runs(runs, label_names)
     num_labels = len(label_names)
     pooled = np.zeros((num_labels, num_labels), dtype=np.int64)
     table = []
@@ -75,6 +82,30 @@ def summarize_runs(runs: list[dict], label_names: list[str]) -> dict:
     return summary
 
 
+def summarize_multilabel_runs(runs: list[dict], label_names: list[str]) -> dict:
+    """Multi-label runs: mean ± std of each run's mAP, micro-AP and micro/macro-F1, and the per-label rows averaged
+    over the runs (a label's AP over the runs where it had a positive clip)."""
+    missing = [run.get("fold") for run in runs if any(key not in run for key in MULTI_LABEL_SCORES)]
+    if missing:
+        raise ValueError(f"runs {missing} have neither a confusion matrix nor the multi-label scores {MULTI_LABEL_SCORES}")
+    table = [{k: v for k, v in run.items() if k != "per_class"} for run in runs]
+    per_class = []
+    for j, label in enumerate(label_names):
+        rows = [run["per_class"][j] for run in runs if run.get("per_class")]
+        precisions = [row["average_precision"] for row in rows if row["average_precision"] is not None]
+        per_class.append({
+            "label": str(label), "average_precision": float(np.mean(precisions)) if precisions else None,
+            **{key: float(np.mean([row[key] for row in rows])) if rows else None for key in ("precision", "recall", "f1")},
+            "support": int(sum(row["support"] for row in rows)),
+        })
+    summary = {"labels": list(label_names), "multi_label": True, "runs": table,
+               **{key: mean_std([run[key] for run in table]) for key in MULTI_LABEL_SCORES}, "per_class": per_class}
+    seconds = [r["train_seconds"] for r in table if r.get("train_seconds") is not None]
+    if seconds:
+        summary["train_seconds"] = mean_std(seconds)
+    return summary
+
+
 def _pm(stats: dict, scale: float = 100.0, digits: int = 2) -> str:
     return f"{stats['mean'] * scale:.{digits}f} ± {stats['std'] * scale:.{digits}f}"
 
@@ -84,6 +115,8 @@ def cv_markdown(summary: dict, title: str = "Cross-validation") -> str:
     lines = [f"# {title}", ""]
     if summary.get("command"):
         lines += ["```", summary["command"], "```", ""]
+    if summary.get("multi_label"):
+        return "\n".join(lines + _multilabel_lines(summary)) + "\n"
     lines += ["| fold | seed | test clips | accuracy (%) | macro F1 (%) | train s |", "|---|---|---|---|---|---|"]
     for run in summary["runs"]:
         seconds = run.get("train_seconds")
@@ -102,6 +135,28 @@ def cv_markdown(summary: dict, title: str = "Cross-validation") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _multilabel_lines(summary: dict) -> list[str]:
+    lines = ["| fold | seed | test clips | mAP (%) | micro-AP (%) | micro F1 (%) | macro F1 (%) | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for run in summary["runs"]:
+        seconds = run.get("train_seconds")
+        lines.append(f"| {run.get('fold', '')} | {run.get('seed', '')} | {run.get('num_test_clips', '')} | "
+                     + " | ".join(f"{run[key] * 100:.2f}" for key in MULTI_LABEL_SCORES)
+                     + f" | {'' if seconds is None else f'{seconds:.1f}'} |")
+    lines += ["", f"**mAP: {_pm(summary['mAP'])} %** (mean ± std over {len(summary['runs'])} runs); micro-AP: "
+              f"{_pm(summary['micro_AP'])} %; micro F1: {_pm(summary['micro_f1'])} %; macro F1: "
+              f"{_pm(summary['macro_f1'])} %."]
+    if "train_seconds" in summary:
+        lines.append(f"Seconds per fold: {_pm(summary['train_seconds'], 1.0, 1)}.")
+    lines += ["", "Per label, averaged over the runs (F1 etc. at each run's decision threshold):", "",
+              "| label | AP (%) | precision (%) | recall (%) | F1 (%) | positive clips |", "|---|---|---|---|---|---|"]
+    for row in summary["per_class"]:
+        cells = [row["average_precision"], row["precision"], row["recall"], row["f1"]]
+        lines.append(f"| {row['label']} | " + " | ".join("-" if v is None else f"{v * 100:.2f}" for v in cells)
+                     + f" | {row['support']} |")
+    return lines
+
+
 def write_json(path, data) -> Path:
     """Write `data` as indented JSON through a temporary file (a crash never leaves half a file)."""
     path = Path(path)
@@ -112,17 +167,19 @@ def write_json(path, data) -> Path:
 
 
 def write_cv_report(summary: dict, output_dir, title: str = "Cross-validation") -> dict[str, Path]:
-    """cv_results.json, cv_results.md and confusion_matrix.png in `output_dir`."""
+    """cv_results.json, cv_results.md and (single-label) confusion_matrix.png in `output_dir`."""
     from ..model_card import plot_confusion_matrix  # the package's one confusion-matrix PNG writer
 
     output_dir = Path(output_dir)
-    return {
+    written = {
         "json": write_json(output_dir / "cv_results.json", summary),
         "markdown": _write_text(output_dir / "cv_results.md", cv_markdown(summary, title)),
-        "confusion_matrix": plot_confusion_matrix(summary["confusion_matrix"], summary["labels"],
-                                                  output_dir / "confusion_matrix.png",
-                                                  title=f"{title}: pooled confusion matrix"),
     }
+    if "confusion_matrix" in summary:  # single-label; multi-label clips have no one predicted class
+        written["confusion_matrix"] = plot_confusion_matrix(summary["confusion_matrix"], summary["labels"],
+                                                            output_dir / "confusion_matrix.png",
+                                                            title=f"{title}: pooled confusion matrix")
+    return written
 
 
 def _write_text(path: Path, text: str) -> Path:
