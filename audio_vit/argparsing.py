@@ -97,5 +97,19 @@ class DataclassArgumentParser(argparse.ArgumentParser):
     def parse_args_into_dataclasses(self, args: list[str] | None = None) -> tuple:
         return self.dataclasses_from_namespace(self.parse_args(args))
 
+    def explicit_options(self, args: list[str] | None = None, ignore: tuple[str, ...] = ()) -> set[str]:
+        """Names of the options `args` sets on the command line (whatever the value, a default one included)."""
+        unset = object()  # a default no parsed value can equal
+        saved = {action.dest: action.default for action in self._actions}
+        try:
+            for action in self._actions:
+                if action.dest != "help":
+                    action.default = unset
+            namespace, _ = self.parse_known_args(args)
+        finally:
+            for action in self._actions:
+                action.default = saved[action.dest]
+        return {name for name, value in vars(namespace).items() if value is not unset and name not in ignore}
+
 
 __all__ = ["DataclassArgumentParser", "add_dataclass_arguments", "string_to_bool"]

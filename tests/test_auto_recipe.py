@@ -152,3 +152,49 @@ def test_multi_label_data_is_not_class_balanced(tmp_path):
     arguments = parse_training_args(["--data-dir", str(tmp_path)])
     recipe = resolve_recipe(*arguments, {"data_dir"})
     assert recipe["applied"]["balanced_sampling"] is False and arguments[3].balanced_sampling is False
+
+
+def test_prepare_derives_the_features_and_training_on_its_folder_derives_the_rest(tmp_path, capsys):
+    """`audio-vit prepare` applies and prints the feature part of the recipe (a user's flag wins) and saves the
+    profile; `audio-vit train --prepared-data-dir` then derives the model and training options from it and takes the
+    folder's input (mel bins, window) into the model config."""
+    import json
+
+    from test_training_helpers import make_tone_dataset
+
+    from audio_vit.commands import prepare
+    from audio_vit.commands import train as train_command
+
+    data = make_tone_dataset(tmp_path / "tones", duration=1.0)  # 8 kHz, 1 s clips
+    prepared = tmp_path / "prepared"
+    common = ["--data-dir", str(data), "--cache-dir", str(tmp_path / "cache")]
+    assert prepare.main([*common, "--output-dir", str(prepared), "--num-mel-bins", "16"]) == 0
+    assert "data-derived defaults" in capsys.readouterr().out
+    recipe = json.loads((prepared / "recipe.json").read_text())
+    assert recipe["applied"]["sampling_rate"] == 8000 and recipe["applied"]["hop_length"] == 80
+    assert "num_mel_bins" in recipe["kept"] and "num_mel_bins" not in recipe["applied"]
+    assert recipe["train_fraction"] == pytest.approx(0.5)  # 8 of the 16 clips per class are training clips
+    features = json.loads((prepared / "preprocessor_config.json").read_text())
+    assert (features["sampling_rate"], features["num_mel_bins"], features["max_length"]) == (8000, 16, 101)
+
+    model = tmp_path / "model"
+    assert train_command.main([
+        "--prepared-data-dir", str(prepared), "--output-dir", str(model), "--num-train-epochs", "1",
+        "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--report-to", "none",
+        "--disable-tqdm", "--log-examples", "0",
+    ]) == 0
+    applied = json.loads((model / "recipe.json").read_text())["applied"]
+    assert applied["stem"] == "conv" and applied["lr_scheduler"] == "plateau"
+    assert "sampling_rate" not in applied and "max_length" not in applied  # the prepared folder fixed those
+    assert applied["time_shift_frames"] == 10  # a tenth of the prepared 101-frame window
+    config = json.loads((model / "config.json").read_text())
+    assert (config["num_mel_bins"], config["max_length"]) == (16, 101)
+
+    plain = tmp_path / "plain"
+    assert prepare.main([*common, "--output-dir", str(plain), "--recipe", "none", "--quiet"]) == 0
+    assert not (plain / "recipe.json").exists()
+    assert json.loads((plain / "preprocessor_config.json").read_text())["sampling_rate"] == 16000
+    mine = tmp_path / "mine"
+    assert prepare.main([*common, "--output-dir", str(mine), "--sampling-rate", "16000", "--quiet"]) == 0
+    assert "sampling_rate" in json.loads((mine / "recipe.json").read_text())["kept"]
+    assert json.loads((mine / "preprocessor_config.json").read_text())["sampling_rate"] == 16000

@@ -90,8 +90,10 @@ def test_cache_is_reused_and_invalidated_by_feature_parameters(fsdd_args, monkey
 
 def test_prepare_cli_writes_a_loadable_folder(fsdd_dir, tmp_path, capsys):
     out = tmp_path / "prepared"
-    argv = ["--data-dir", str(fsdd_dir), "--output-dir", str(out), "--max-clips", "30", "--num-mel-bins", "16",
-            "--max-length", "32", "--cache-dir", str(tmp_path / "cache"), "--validation-fraction", "0.1"]
+    # The plain defaults: the prepare machinery here; tests/test_auto_recipe.py checks what --recipe auto derives.
+    argv = ["--recipe", "none", "--data-dir", str(fsdd_dir), "--output-dir", str(out), "--max-clips", "30",
+            "--num-mel-bins", "16", "--max-length", "32", "--cache-dir", str(tmp_path / "cache"),
+            "--validation-fraction", "0.1"]
     assert prepare.main(argv) == 0
     printed = capsys.readouterr().out
     assert "validation" in printed and "skipped: 0" in printed

@@ -119,6 +119,28 @@ def test_plateau_schedule_with_warmup_and_state_round_trip():
     assert schedule.get_last_lr()[0] == pytest.approx(0.1)  # floored at min_lr
 
 
+
+def test_plateau_anneal_tail_decays_from_the_plateau_lr_to_the_floor():
+    opt = _optimizer()
+    schedule = LRSchedule(opt, kind="plateau", total_steps=40, warmup_steps=0, mode="min", factor=0.5, patience=0,
+                          min_lr=0.01, anneal_steps=10)
+    for _ in range(10):
+        schedule.step()
+    schedule.epoch_end(1.0)
+    assert schedule.epoch_end(2.0)  # a plateau halves the LR before the tail
+    for _ in range(19):
+        schedule.step()
+    assert schedule.get_last_lr()[0] == pytest.approx(0.5) and not schedule.annealing
+    tail = []
+    for _ in range(11):
+        schedule.step()
+        tail.append(schedule.get_last_lr()[0])
+    assert schedule.annealing
+    assert tail[0] == pytest.approx(0.5) and all(a > b for a, b in zip(tail, tail[1:]))
+    assert tail[-1] == pytest.approx(0.01)  # the floor at the last step
+    assert not schedule.epoch_end(5.0)  # a bad epoch during the tail changes nothing
+    assert schedule.get_last_lr()[0] == pytest.approx(0.01)
+
 @pytest.mark.parametrize("kind", ["cosine", "onecycle"])
 def test_cosine_and_onecycle_rise_then_decay(kind):
     opt = _optimizer()

@@ -48,6 +48,7 @@ class PrepareArguments:
     num_mel_bins: Optional[int] = field(default=None, metadata={"help": "Mel bins (default 64)."})
     max_length: Optional[int] = field(default=None, metadata={"help": "Frames per clip; longer clips are cut (default 128)."})
     n_fft: Optional[int] = field(default=None, metadata={"help": "FFT size in samples (default 400)."})
+    win_length: Optional[int] = field(default=None, metadata={"help": "STFT window in samples (default n_fft)."})
     hop_length: Optional[int] = field(default=None, metadata={"help": "Hop in samples (default 160)."})
     f_min: Optional[float] = field(default=None, metadata={"help": "Lowest mel frequency in Hz (default 0)."})
     f_max: Optional[float] = field(default=None, metadata={"help": "Highest mel frequency in Hz (default sampling_rate/2)."})
@@ -59,9 +60,21 @@ class PrepareArguments:
         metadata={"help": "Prepare again even when OUTPUT_DIR is up to date (same sources, options and code)."},
     )
     quiet: bool = field(default=False, metadata={"help": "Do not print the summary table."})
+    recipe: str = field(
+        default="auto",
+        metadata={"help": "auto: every feature option you do not set (sampling rate, STFT, window, cached clip windows) "
+                  "and the validation fold are derived from the data as `audio-vit train` derives them, printed and "
+                  "saved as recipe.json (train --prepared-data-dir derives the rest from it). none: the plain "
+                  "defaults in parentheses above."},
+    )
+
+    def __post_init__(self):
+        if self.recipe not in ("auto", "none"):
+            raise ValueError(f"recipe={self.recipe!r} is not supported; use 'auto' or 'none'")
 
 
-FEATURE_OPTIONS = ("sampling_rate", "num_mel_bins", "max_length", "n_fft", "hop_length", "f_min", "f_max", "top_db")
+FEATURE_OPTIONS = ("sampling_rate", "num_mel_bins", "max_length", "n_fft", "win_length", "hop_length", "f_min",
+                   "f_max", "top_db")
 
 
 def make_feature_extractor(args: PrepareArguments):
@@ -79,7 +92,7 @@ def remove_previous_output(output_dir: Path) -> None:
     for split in splits:
         if (output_dir / split).is_dir():
             shutil.rmtree(output_dir / split)
-    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME, FINGERPRINT_NAME):
+    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME, FINGERPRINT_NAME, "recipe.json"):
         (output_dir / name).unlink(missing_ok=True)
 
 
@@ -95,7 +108,12 @@ def build_parser() -> DataclassArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:
+        print(f"audio-vit prepare: error: {error}", file=sys.stderr)
+        return 2
     if not prepare_args.output_dir:
         parser.error("--output_dir/--output-dir is required")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -113,18 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     if (output_dir / "dataset_dict.json").exists():
         remove_previous_output(output_dir)
     from ..data import DataError, build_datasets, save_prepared  # datasets, torch: only when there is work
+    from ..training.auto_recipe import RECIPE_NAME, format_recipe, resolve_prepare_recipe
 
     start = time.perf_counter()
     try:
+        recipe = resolve_prepare_recipe(data_args, prepare_args, parser.explicit_options(argv))
+        if recipe is not None and not prepare_args.quiet:
+            print(format_recipe(recipe))
         feature_extractor = make_feature_extractor(prepare_args)
         prepared = build_datasets(data_args, feature_extractor)
-        prepared.report.notes.append(
-            "prepared with: audio-vit prepare " + " ".join(sys.argv[2:] if argv is None else argv)
-        )
+        prepared.report.notes.append("prepared with: audio-vit prepare " + " ".join(argv))
         save_prepared(prepared, output_dir, max_shard_size=prepare_args.max_shard_size)
-    except DataError as error:
+    except (DataError, ValueError) as error:
         print(f"audio-vit prepare: error: {error}", file=sys.stderr)
         return 2
+    if recipe is not None:  # what `train --prepared-data-dir` derives the model and training options from
+        recipe["train_fraction"] = len(prepared.splits["train"]) / max(1, recipe["profile"]["num_clips"])
+        (output_dir / RECIPE_NAME).write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
     summary = json.loads((output_dir / SUMMARY_NAME).read_text(encoding="utf-8"))
     summary["seconds"] = round(elapsed, 2)

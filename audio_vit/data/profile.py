@@ -56,6 +56,14 @@ class DataProfile:
         data["sampling_rates"] = {str(rate): count for rate, count in self.sampling_rates.items()}
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataProfile":
+        """The inverse of `to_dict` (JSON keys are strings: the rates become ints again)."""
+        return cls(num_clips=int(data["num_clips"]), class_counts=dict(data["class_counts"]),
+                   sampling_rates={int(rate): int(count) for rate, count in data["sampling_rates"].items()},
+                   duration_percentiles={k: float(v) for k, v in data["duration_percentiles"].items()},
+                   profiled_clips=int(data["profiled_clips"]))
+
     def format(self) -> str:
         p = self.duration_percentiles
         rates = ", ".join(f"{rate} Hz: {count}" for rate, count in sorted(self.sampling_rates.items()))

@@ -180,6 +180,11 @@ class TrainingArguments:
     plateau_patience: int = field(
         default=3, metadata={"help": "ReduceLROnPlateau: epochs without improvement before the LR drops."}
     )
+    anneal_epochs: float = field(
+        default=0.0,
+        metadata={"help": "Plateau schedule: over the last N epochs the LR falls along a cosine from where the plateau "
+                  "rule left it to --min-learning-rate, so a run ends on a low LR."},
+    )
     min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of plateau/cosine schedules."})
     metric_for_best_model: str = field(
         default="accuracy",
@@ -241,6 +246,11 @@ class TrainingArguments:
                 f"metric_for_best_model={self.metric_for_best_model!r} is not supported; use 'accuracy', 'f1' or "
                 "'loss' (multi-label data: 'mAP', 'micro_f1' or 'loss')"
             )
+        if self.anneal_epochs < 0 or self.anneal_epochs > self.num_train_epochs:
+            raise ValueError(f"anneal_epochs={self.anneal_epochs} must be in [0, num_train_epochs={self.num_train_epochs}]")
+        if self.anneal_epochs and self.lr_scheduler != "plateau":
+            raise ValueError(f"anneal_epochs={self.anneal_epochs} is a tail of the plateau schedule; with "
+                             f"lr_scheduler={self.lr_scheduler!r} set it to 0")
         if not 0.0 < self.multi_label_threshold < 1.0:
             raise ValueError(f"multi_label_threshold={self.multi_label_threshold} must be in (0, 1)")
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -328,10 +338,7 @@ def explicit_option_names(argv: list[str] | None = None, prog: str = "audio-vit 
     parser = build_parser(prog)
     known, _ = parser.parse_known_args(argv)
     names = set(read_config_file(known.config)) if known.config else set()
-    unset = object()  # a default no parsed value can equal
-    parser.set_defaults(**{action.dest: unset for action in parser._actions if action.dest not in ("help", "config")})
-    namespace, _ = parser.parse_known_args(argv)
-    return names | {name for name, value in vars(namespace).items() if value is not unset and name != "config"}
+    return names | parser.explicit_options(argv, ignore=("config",))
 
 
 def parse_training_args(argv: list[str] | None = None, prog: str = "audio-vit train"):

@@ -20,12 +20,17 @@ file wins over the derived value; `resolve_recipe` returns what it applied so it
 """
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 from ..data.profile import DataProfile
+from ..model_folder import PREPROCESSOR_NAME
 
 RECIPE_NAME = "recipe.json"  # written to the output folder: the profile and every derived option
+# Feature options a model or prepared folder fixes (its preprocessor_config.json).
+FEATURE_OPTIONS = ("sampling_rate", "hop_length", "win_length", "n_fft", "num_mel_bins", "f_max", "max_length")
 # Standard rates, low to high; the derived rate is the highest one not above the data's median rate.
 STANDARD_RATES = (8000, 11025, 16000)
 MAX_WINDOW_SECONDS = 10.0
@@ -65,14 +70,21 @@ def feature_defaults(profile: DataProfile, fixed: dict[str, Any] | None = None) 
     }
 
 
-def model_defaults(profile: DataProfile) -> dict[str, Any]:
-    """The conv-stem ViT; a wider, deeper one only when there are thousands of clips to fit it."""
+def model_defaults(profile: DataProfile, num_mel_bins: int = 64) -> dict[str, Any]:
+    """The conv-stem ViT; a wider, deeper one only when there are thousands of clips to fit it.
+
+    Its patches span the whole height of the stem's map (64 mel bins -> 8 rows after the three stride-2 layers)
+    and one map step (4 frames) in time: one token per time step, as a CNN's time axis."""
+    from ..configuration_audio_vit import conv_stem_output_size  # transformers: not needed to parse options
+
     large = profile.num_clips >= 10_000
+    stem_channels = [32, 64, 128]
+    stem_height, _ = conv_stem_output_size(num_mel_bins, 64, len(stem_channels))
     return {
         "backbone": "scratch",
         "stem": "conv",
-        "stem_channels": [32, 64, 128],
-        "patch_size": [8, 1],  # full height of the stem's 8-band map, one map step (4 frames) wide
+        "stem_channels": stem_channels,
+        "patch_size": [stem_height, 1],
         "hidden_size": 192 if large else 128,
         "num_hidden_layers": 6 if large else 4,
         "num_attention_heads": 4,
@@ -123,30 +135,38 @@ GEOMETRY_OPTIONS = ("backbone", "timm_model_name", "stem", "stem_channels", "pat
                     "time_stride")
 
 
+RECIPE_PARTS = ("features", "model", "training", "augmentation")
+
+
 def derive_defaults(profile: DataProfile, *, fixed: dict[str, Any] | None = None, train_fraction: float = 0.8,
-                    fine_tuning: bool = False) -> dict[str, Any]:
+                    parts: tuple[str, ...] = RECIPE_PARTS) -> dict[str, Any]:
     """Option name -> value for every data-dependent option.
 
     Args:
         profile (`DataProfile`): the dataset.
-        fixed (`dict`, *optional*): options the user set (name -> value); derived values are consistent with them.
+        fixed (`dict`, *optional*): options already decided (by the user, a checkpoint or a prepared folder), name ->
+            value; derived values are consistent with them (the window in frames of a fixed hop, say).
         train_fraction (`float`, defaults to 0.8): share of the clips the training split will hold (for epochs).
-        fine_tuning (`bool`, defaults to False): a checkpoint brings its features and architecture: derive
-            training and augmentation options only.
+        parts (`tuple[str]`, defaults to all of `RECIPE_PARTS`): which groups of options to derive. A checkpoint to
+            fine-tune brings its features and architecture (training and augmentation only); a prepared folder its
+            features; `audio-vit prepare` derives the features alone.
     """
     fixed = fixed or {}
     features = feature_defaults(profile, fixed)
     max_length = fixed.get("max_length") or features["max_length"]
     window_s = (max_length - 1) * features["hop_length"] / features["sampling_rate"]
     derived = {}
-    if not fine_tuning:
+    if "features" in parts:
         derived.update(features)
-        model = model_defaults(profile)
+    if "model" in parts:
+        model = model_defaults(profile, fixed.get("num_mel_bins") or features["num_mel_bins"])
         if any(name in fixed for name in GEOMETRY_OPTIONS):
             model = {name: value for name, value in model.items() if name not in GEOMETRY_OPTIONS}
         derived.update(model)
-    derived.update(training_defaults(profile, max_length, train_fraction))
-    derived.update(augmentation_defaults(max_length, window_s))
+    if "training" in parts:
+        derived.update(training_defaults(profile, max_length, train_fraction))
+    if "augmentation" in parts:
+        derived.update(augmentation_defaults(max_length, window_s))
     return derived
 
 
@@ -184,13 +204,81 @@ def _train_fraction(manifest, data_args, validation: dict) -> float:
     return 0.8 * (1 - data_args.validation_fraction)
 
 
+def folder_features(folder) -> dict[str, Any]:
+    """The feature options a model folder or a prepared folder fixes (its `preprocessor_config.json`)."""
+    path = Path(folder) / PREPROCESSOR_NAME
+    if not path.is_file():
+        return {}
+    config = json.loads(path.read_text(encoding="utf-8"))
+    return {name: config[name] for name in FEATURE_OPTIONS if config.get(name) is not None}
+
+
+def read_prepared_recipe(folder) -> dict[str, Any] | None:
+    """The `recipe.json` `audio-vit prepare` wrote into a prepared folder (None if it was prepared with
+    `--recipe none` or by an older version)."""
+    path = Path(folder) / RECIPE_NAME
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _record(profile: DataProfile, derived: dict[str, Any], applied: dict[str, Any], explicit: set[str]) -> dict:
+    return {"recipe": "auto", "profile": profile.to_dict(), "profile_text": profile.format(), "applied": applied,
+            "kept": sorted(name for name in derived if name in explicit)}
+
+
+def _fixed_options(arguments, explicit: set[str]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in explicit for obj in arguments if hasattr(obj, name)}
+
+
 def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) -> dict[str, Any] | None:
     """Apply the data-derived defaults of `args.recipe == "auto"` to the four argument dataclasses, in place.
 
+    With `--prepared-data-dir` the profile comes from the folder's `recipe.json` and the features from its
+    feature extractor (model, training and augmentation are derived); with `--model-name-or-path` the checkpoint
+    brings features and architecture (training and augmentation are derived).
+
     Returns what was done (`{"recipe", "profile", "applied", "kept"}`) for printing and saving, or None when the
-    recipe is `none` or the data cannot be profiled up front (a prepared folder, streaming).
+    recipe is `none` or the data cannot be profiled up front (streaming, a folder prepared without a recipe).
     """
-    if args.recipe == "none" or args.prepared_data_dir or data_args.streaming:
+    if args.recipe == "none" or data_args.streaming:
+        return None
+    arguments = (model_args, data_args, aug_config, args)
+    fixed = _fixed_options(arguments, explicit)
+    if args.prepared_data_dir:
+        prepared = read_prepared_recipe(args.prepared_data_dir)
+        if prepared is None:
+            return None
+        profile = DataProfile.from_dict(prepared["profile"])
+        fixed = {**folder_features(args.prepared_data_dir), **fixed}
+        validation, train_fraction, multi_label = {}, prepared["train_fraction"], prepared.get("multi_label", False)
+        parts = ("model", "training", "augmentation")
+    else:
+        from ..data import resolve_data_dir
+        from ..data.profile import profile_manifest
+        from ..data.sources import build_manifest
+
+        manifest = build_manifest(resolve_data_dir(data_args))
+        profile = profile_manifest(manifest)
+        validation = validation_defaults(manifest, data_args)
+        train_fraction = _train_fraction(manifest, data_args, validation)
+        multi_label = manifest.label_sets is not None
+        parts = RECIPE_PARTS
+        if model_args.model_name_or_path:
+            fixed = {**folder_features(model_args.model_name_or_path), **fixed}
+            parts = ("training", "augmentation")
+    derived = {**validation, **derive_defaults(profile, fixed=fixed, train_fraction=train_fraction, parts=parts)}
+    if multi_label:
+        # Multi-label clips have no single class to balance on (and their label strings are combinations).
+        derived["balanced_sampling"] = False
+    return _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
+
+
+def resolve_prepare_recipe(data_args, prepare_args, explicit: set[str]) -> dict[str, Any] | None:
+    """`audio-vit prepare --recipe auto`: derive the feature options (rate, STFT, window, cached clip windows) and
+    the validation fold, in place, as `audio-vit train` would. A `--feature-extractor` fixes the features; then
+    only the cached windows and the validation fold are derived. Returns the record (see `resolve_recipe`) with
+    `multi_label`; the prepare command adds `train_fraction` once the splits exist, and writes it as the prepared
+    folder's `recipe.json`, from which `train --prepared-data-dir` derives the rest."""
+    if prepare_args.recipe == "none" or data_args.streaming:
         return None
     from ..data import resolve_data_dir
     from ..data.profile import profile_manifest
@@ -198,17 +286,17 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
 
     manifest = build_manifest(resolve_data_dir(data_args))
     profile = profile_manifest(manifest)
-    arguments = (model_args, data_args, aug_config, args)
-    fixed = {name: getattr(obj, name) for name in explicit for obj in arguments if hasattr(obj, name)}
-    validation = validation_defaults(manifest, data_args)
-    derived = {**validation, **derive_defaults(profile, fixed=fixed, fine_tuning=bool(model_args.model_name_or_path),
-                                               train_fraction=_train_fraction(manifest, data_args, validation))}
-    if manifest.label_sets is not None:
-        # Multi-label clips have no single class to balance on (and their label strings are combinations).
-        derived["balanced_sampling"] = False
-    applied = apply_defaults(arguments, derived, explicit)
-    return {"recipe": "auto", "profile": profile.to_dict(), "profile_text": profile.format(), "applied": applied,
-            "kept": sorted(name for name in derived if name in explicit)}
+    arguments = (data_args, prepare_args)
+    fixed = _fixed_options(arguments, explicit)
+    features = derive_defaults(profile, fixed={**(folder_features(prepare_args.feature_extractor)
+                                                  if prepare_args.feature_extractor else {}), **fixed},
+                               parts=("features",))
+    if prepare_args.feature_extractor:
+        features = {"max_clip_windows": features["max_clip_windows"]}
+    derived = {**validation_defaults(manifest, data_args), **features}
+    record = _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
+    record["multi_label"] = manifest.label_sets is not None
+    return record
 
 
 def format_recipe(record: dict[str, Any]) -> str:
@@ -220,4 +308,4 @@ def format_recipe(record: dict[str, Any]) -> str:
 
 
 __all__ = ["RECIPE_NAME", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
-           "format_recipe", "validation_defaults"]
+           "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe", "validation_defaults"]

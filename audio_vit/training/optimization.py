@@ -30,6 +30,9 @@ class LRSchedule:
     `step()` is called after every optimizer step, `epoch_end(metric)` after every validation.
     Kinds: `plateau` (ReduceLROnPlateau on the validation metric), `onecycle` (torch's cosine-annealed
     one-cycle shape), `cosine` (cosine decay to `min_lr` after the warmup), `constant`.
+    `anneal_steps` (plateau only): the last `anneal_steps` steps take the LR the plateau rule left along a
+    cosine down to `min_lr`. A fixed-length run then ends on a low LR, as a cosine run does, instead of
+    at whatever LR the last plateau left (on a small, noisy validation set often the peak LR).
     Only plain numbers are kept, so `state_dict()` round-trips through `accelerator.save_state`.
     """
 
@@ -45,6 +48,7 @@ class LRSchedule:
         patience: int = 3,
         min_lr: float = 1e-6,
         threshold: float = 1e-4,
+        anneal_steps: int = 0,
     ):
         assert kind in ("plateau", "onecycle", "cosine", "constant"), f"unknown schedule kind {kind!r}"
         assert mode in ("max", "min"), f"mode must be 'max' or 'min', got {mode!r}"
@@ -53,6 +57,8 @@ class LRSchedule:
         self.total_steps = max(1, int(total_steps))
         self.warmup_steps = max(0, int(warmup_steps))
         self.mode, self.factor, self.patience, self.min_lr, self.threshold = mode, factor, patience, min_lr, threshold
+        assert anneal_steps == 0 or kind == "plateau", "anneal_steps applies to the plateau schedule only"
+        self.anneal_steps = max(0, min(int(anneal_steps), self.total_steps - self.warmup_steps))
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.step_count = 0
         self.plateau_scale = 1.0
@@ -77,8 +83,18 @@ class LRSchedule:
             t = min(1.0, max(0, step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
             return warmup * (0.5 * (1 + math.cos(math.pi * t)))
         if self.kind == "plateau":
+            anneal_start = self.total_steps - self.anneal_steps
+            if self.anneal_steps and step >= anneal_start:
+                t = min(1.0, (step - anneal_start) / self.anneal_steps)
+                floor = min(self.min_lr / max(self.base_lrs), self.plateau_scale)
+                return floor + (self.plateau_scale - floor) * 0.5 * (1 + math.cos(math.pi * t))
             return warmup * self.plateau_scale
         return warmup
+
+    @property
+    def annealing(self) -> bool:
+        """True once the plateau schedule's final annealing has begun (the plateau rule no longer acts)."""
+        return bool(self.anneal_steps) and self.step_count >= self.total_steps - self.anneal_steps
 
     def _apply(self) -> None:
         factor = self._factor()
@@ -96,8 +112,8 @@ class LRSchedule:
         """Feed the epoch's validation metric; returns True when the plateau schedule lowered the LR."""
         if self.kind != "plateau" or metric is None:
             return False
-        if self.step_count < self.warmup_steps:
-            return False  # do not judge a plateau while still warming up
+        if self.step_count < self.warmup_steps or self.annealing:
+            return False  # do not judge a plateau while warming up, nor lower an LR that is being annealed
         improved = self.best is None or (
             metric > self.best + self.threshold if self.mode == "max" else metric < self.best - self.threshold
         )

@@ -163,6 +163,20 @@ def load_data(data_args: DataArguments, training_args: TrainingArguments, featur
     return prepared
 
 
+def take_prepared_input(model_args: ModelArguments, feature_extractor, explicit: set[str]) -> None:
+    """A prepared folder fixes the model input: copy its feature options (mel bins, window, ...) into `model_args`,
+    so the config describes the spectrograms the model is trained on. An option the user set to another value is
+    an error naming both values."""
+    for name in ModelArguments.FEATURE_FIELDS:
+        value = getattr(feature_extractor, name, None)
+        if value is None:
+            continue
+        if name in explicit and getattr(model_args, name) not in (None, value):
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(model_args, name)} differs from the prepared "
+                             f"folder's {value}; prepare the data again with it, or leave the option out")
+        setattr(model_args, name, value)
+
+
 def check_prepared(prepared: PreparedData) -> None:
     """Refuse data a classifier cannot learn from, naming what is wrong."""
     splits = prepared.splits
@@ -305,4 +319,5 @@ def build_schedule(optimizer, args: TrainingArguments, epoch_steps: int) -> LRSc
         factor=args.plateau_factor,
         patience=args.plateau_patience,
         min_lr=args.min_learning_rate,
+        anneal_steps=round(args.anneal_epochs * epoch_steps),
     )

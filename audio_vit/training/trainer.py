@@ -50,6 +50,7 @@ from .setup import (
     seed_worker_augmenter,
     start_from_pretrained_backbone,
     steps_per_epoch,
+    take_prepared_input,
 )
 from .tracking import flat_hparams, log_examples
 
@@ -108,6 +109,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
 
     # --- data: cached spectrograms; the feature extractor to normalise with carries the training split's mean/std
     prepared = load_data(data_args, args, build_feature_extractor(model_args), accelerator)
+    if args.prepared_data_dir:
+        take_prepared_input(model_args, prepared.feature_extractor, explicit)
     train_loader, eval_loader, augmenter = build_loaders(prepared, aug_config, args)
     # single- or multi-label: the metrics, the evaluation function and the best-model metric
     task = EvaluationTask(prepared.multi_label, [prepared.id2label[i] for i in sorted(prepared.id2label)],
