@@ -193,3 +193,22 @@ def test_rerun_with_other_settings_is_refused(compared, small_fsdd):
     assert compare.main([*flags, "--cnn-epochs", "1"]) == 0
     with pytest.raises(ValueError, match=r"was made with \{'epochs': 1\}, this run asks for \{'epochs': 2\}"):
         compare.main([*flags, "--cnn-epochs", "2"])
+
+
+def test_cnn_baselines_see_the_data_derived_window():
+    """The CNN baselines' input spans the window the package derives from the durations, not a fixed 1.28 s:
+    5 s clips -> a 5 s window at a 20 ms hop; 0.5 s clips -> the 1 s minimum at 10 ms."""
+    from audio_vit.evaluation.features import ClipSet, fixed_waveforms, log_mel_images, window_feature_extractor
+
+    def clips(seconds, count=4):
+        rng = np.random.default_rng(0)
+        waves = [rng.standard_normal(int(16000 * seconds)).astype(np.float32) for _ in range(count)]
+        return ClipSet(waves, np.zeros(count, dtype=np.int64), np.array(["1"] * count), ["a"], 16000,
+                       [f"c{i}" for i in range(count)])
+
+    long, short = clips(5.0), clips(0.5)
+    extractor = window_feature_extractor(long)
+    assert (extractor.hop_length, extractor.max_length) == (320, 251)
+    assert log_mel_images(long).shape == (4, 64, 251)
+    assert fixed_waveforms(long, extractor.samples_for(extractor.max_length)).shape[1] >= 5 * 16000
+    assert (window_feature_extractor(short).hop_length, window_feature_extractor(short).max_length) == (160, 101)

@@ -101,16 +101,21 @@ def profile_sources(audio_sources: list, labels: list[str], max_clips: int = MAX
         durations.append(found[1])
     if not durations:
         raise ValueError("no clip of the dataset could be read to profile it; check the files with `audio-vit prepare`")
-    values = np.asarray(durations)
-    percentiles = {f"p{q}": float(np.percentile(values, q)) for q in (10, 50, 90, 99)}
-    percentiles["max"] = float(values.max())
     return DataProfile(
         num_clips=len(audio_sources),
         class_counts=dict(sorted(Counter(labels).items())),
         sampling_rates=dict(sorted(rates.items())),
-        duration_percentiles=percentiles,
+        duration_percentiles=duration_percentiles(durations),
         profiled_clips=len(durations),
     )
+
+
+def duration_percentiles(durations) -> dict[str, float]:
+    """p10/p50/p90/p99/max of clip durations in seconds (the summary the data-derived window is chosen from)."""
+    values = np.asarray(durations, dtype=np.float64)
+    percentiles = {f"p{q}": float(np.percentile(values, q)) for q in (10, 50, 90, 99)}
+    percentiles["max"] = float(values.max())
+    return percentiles
 
 
 def profile_manifest(manifest) -> DataProfile:
@@ -120,4 +125,4 @@ def profile_manifest(manifest) -> DataProfile:
     return profile_sources(column_values(manifest.audio, "audio"), manifest.labels)
 
 
-__all__ = ["DataProfile", "profile_sources", "profile_manifest", "MAX_PROFILED_CLIPS"]
+__all__ = ["DataProfile", "profile_sources", "profile_manifest", "duration_percentiles", "MAX_PROFILED_CLIPS"]

@@ -5,6 +5,10 @@
 - `fixed_waveforms`: raw audio cut or zero-padded to one length, for the 1-D CNN.
 - `log_mel_images`: the package's log-mel spectrogram (dB, not normalised), for the 2-D CNN.
 
+Both CNN inputs span the window `window_feature_extractor` derives from the clips' durations with the package's
+own rule (`auto_recipe.feature_defaults`: 90% of the clips, 1-10 s), so a CNN sees as much of each clip as the
+package's training does; a fixed 1.28 s window would hide most 5 s events from it.
+
 Clips are decoded at one sampling rate (16 kHz by default, the feature extractor's) with `audio_io.load_audio`.
 """
 from __future__ import annotations
@@ -83,11 +87,28 @@ def fixed_waveforms(clips: ClipSet, num_samples: int) -> np.ndarray:
     return out
 
 
-def log_mel_images(clips: ClipSet, feature_extractor=None, batch_size: int = 256) -> np.ndarray:
-    """The package's log-mel spectrogram of every clip (raw dB, padded/cut to its max_length): (N, mels, frames)."""
+def window_feature_extractor(clips: ClipSet):
+    """The feature extractor of the CNN baselines: the data-derived STFT and window (`max_length` frames) the
+    package's training would choose for these durations, at the rate the clips were decoded at."""
+    from ..data.profile import DataProfile, duration_percentiles
     from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+    from ..training.auto_recipe import feature_defaults
 
-    feature_extractor = feature_extractor or AudioViTFeatureExtractor(sampling_rate=clips.sampling_rate)
+    if not len(clips):
+        raise ValueError("no decodable clips: the CNN baselines have nothing to train on")
+    profile = DataProfile(num_clips=len(clips), class_counts={}, sampling_rates={clips.sampling_rate: len(clips)},
+                          duration_percentiles=duration_percentiles([len(w) / clips.sampling_rate
+                                                                     for w in clips.waveforms]),
+                          profiled_clips=len(clips))
+    options = feature_defaults(profile, fixed={"sampling_rate": clips.sampling_rate})
+    return AudioViTFeatureExtractor(**{name: options[name] for name in (
+        "sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_max", "max_length")})
+
+
+def log_mel_images(clips: ClipSet, feature_extractor=None, batch_size: int = 256) -> np.ndarray:
+    """The package's log-mel spectrogram of every clip (raw dB, padded/cut to its max_length): (N, mels, frames).
+    Default extractor: `window_feature_extractor(clips)`."""
+    feature_extractor = feature_extractor or window_feature_extractor(clips)
     parts = []
     for start in range(0, len(clips), batch_size):
         batch = clips.waveforms[start:start + batch_size]

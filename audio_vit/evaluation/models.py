@@ -83,6 +83,7 @@ class FoldContext:
     cnn_epochs: int = 30
     _clips: object = None
     _inputs: dict = field(default_factory=dict)
+    _window_extractor: object = None
 
     def clips(self):
         if self._clips is None:
@@ -92,20 +93,27 @@ class FoldContext:
             self._clips = load_clips(read_folds_csv(self.folds_csv), self.label_names)
         return self._clips
 
+    def window_extractor(self):
+        """The CNN baselines' feature extractor (`features.window_feature_extractor`), derived once."""
+        if self._window_extractor is None:
+            from .features import window_feature_extractor
+
+            self._window_extractor = window_feature_extractor(self.clips())
+        return self._window_extractor
+
     def inputs(self, kind: str) -> np.ndarray:
         """"mfcc" (N, 160), "waveform" (N, samples) or "log_mel" (N, mels, frames), computed once."""
         if kind not in self._inputs:
             from . import features
-            from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 
             clips = self.clips()
             if kind == "mfcc":
                 self._inputs[kind] = features.mfcc_matrix(clips)
-            elif kind == "waveform":  # the stretch of audio the feature extractor's max_length frames cover
-                extractor = AudioViTFeatureExtractor(sampling_rate=clips.sampling_rate)
+            elif kind == "waveform":  # the stretch of audio the data-derived window of max_length frames covers
+                extractor = self.window_extractor()
                 self._inputs[kind] = features.fixed_waveforms(clips, extractor.samples_for(extractor.max_length))
             elif kind == "log_mel":
-                self._inputs[kind] = features.log_mel_images(clips)
+                self._inputs[kind] = features.log_mel_images(clips, self.window_extractor())
             else:
                 raise ValueError(f"unknown input kind {kind!r}")
         return self._inputs[kind]
@@ -141,12 +149,18 @@ def _run_in_memory(name: str, context: FoldContext, test_fold: str, seed: int) -
     train_seconds = time.perf_counter() - started
     predictions, speed = _timed_predict(model.predict, inputs[test])
     parameters = count_parameters(model) if name in CLASSIC_MODELS else model.num_parameters()
-    return {
+    result = {
         "confusion_matrix": confusion_from_predictions(clips.label_ids[test], predictions,
                                                        len(context.label_names)).tolist(),
         "train_seconds": train_seconds, "parameters": parameters, "inference_clips_per_second": speed,
         "num_train_clips": int((~test).sum()),
     }
+    if name in CNN_MODELS:  # what the CNN saw of each clip
+        extractor = context.window_extractor()
+        result["input"] = {"sampling_rate": extractor.sampling_rate, "hop_length": extractor.hop_length,
+                           "frames": extractor.max_length,
+                           "seconds": extractor.samples_for(extractor.max_length) / extractor.sampling_rate}
+    return result
 
 
 def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, model_dir: Path) -> list[str]:
