@@ -1,5 +1,6 @@
-"""`audio-vit demo`: train the from-scratch AudioViT on FSDD (recipe `audio_vit/recipes/fsdd.yaml`),
-print the test accuracy and write a loadable model folder.
+"""`audio-vit demo`: train the from-scratch AudioViT on FSDD (recipe `audio_vit/recipes/fsdd.yaml`: the FSDD
+location and the data-derived defaults, as `audio-vit train --data-dir fsdd`), print the test accuracy and write
+a loadable model folder.
 
     audio-vit demo                                  # -> outputs/fsdd-demo
     audio-vit demo --output-dir my_model --num-train-epochs 10
