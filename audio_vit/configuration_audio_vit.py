@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
-POOLING_MODES = ("cls", "mean", "cls_distillation")
+POOLING_MODES = ("cls", "mean", "mean_max", "cls_distillation")
 STEMS = ("patch", "conv")
 # Each conv-stem layer halves the frequency axis; the first two also halve time (see `conv_stem_output_size`).
 CONV_STEM_TIME_STRIDED_LAYERS = 2
@@ -44,8 +44,10 @@ class AudioViTConfig(PreTrainedConfig):
         classifier_dropout (`float`, defaults to 0.0): dropout before the classification head.
         layer_norm_eps (`float`, defaults to 1e-6): epsilon of the layer norms.
         qkv_bias (`bool`, defaults to `True`): bias in the fused query/key/value projection.
-        pooling (`str`, defaults to `"cls"`): `"cls"` (the CLS token), `"mean"` (mean of patch tokens) or
-            `"cls_distillation"` (mean of the CLS and distillation tokens, as AST pools; needs `distillation_token`).
+        pooling (`str`, defaults to `"cls"`): `"cls"` (the CLS token), `"mean"` (mean of patch tokens),
+            `"mean_max"` (their mean plus their maximum, as PANNs pool over time: a short event in a long window
+            is not averaged away) or `"cls_distillation"` (mean of the CLS and distillation tokens, as AST pools;
+            needs `distillation_token`).
         distillation_token (`bool`, defaults to `False`): a second learned prefix token after CLS (DeiT / AST), with
             its own position embedding; the scratch ViT only.
         classifier_layernorm (`bool`, defaults to `False`): a LayerNorm before the classification head's linear

@@ -24,6 +24,7 @@ ALL_RESULTS_NAME = "all_results.json"
 TEST_RESULTS_NAME = "test_results.json"
 DATA_REPORT_NAME = "data_report.json"
 PRETRAINED_REPORT_NAME = "pretrained_backbone.json"
+RECIPE_NAME = "recipe.json"  # the data-derived defaults (a model folder's or a prepared folder's) and the data profile
 CARD_NAME = "README.md"
 
 

@@ -258,18 +258,24 @@ class AudioViTModel(AudioViTPreTrainedModel):
         return self.layernorm(tokens), hidden_states, token_mask
 
     def pool(self, tokens: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`(B, prefix + N, D)` -> `(B, D)`: the CLS token, the mean of CLS and distillation tokens (AST), or the
-        mean of the (valid) patch tokens."""
+        """`(B, prefix + N, D)` -> `(B, D)`: the CLS token, the mean of CLS and distillation tokens (AST), the
+        mean of the (valid) patch tokens, or that mean plus their maximum (`mean_max`)."""
         if self.config.pooling == "cls":
             return tokens[:, 0]
         if self.config.pooling == "cls_distillation":
             return (tokens[:, 0] + tokens[:, 1]) / 2
         prefix = self.config.num_prefix_tokens
-        patches = tokens[:, prefix:]
+        patches = tokens[:, prefix:]  # (B, N, D)
         if token_mask is None:
-            return patches.mean(dim=1)
-        weights = token_mask[:, prefix:, None].to(patches.dtype)
-        return (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+            pooled = patches.mean(dim=1)
+            return pooled + patches.amax(dim=1) if self.config.pooling == "mean_max" else pooled
+        valid = token_mask[:, prefix:, None]  # (B, N, 1)
+        weights = valid.to(patches.dtype)
+        pooled = (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        if self.config.pooling == "mean_max":
+            # PANNs-style: the max lets a short event in a long, mostly background window carry the clip.
+            pooled = pooled + patches.masked_fill(~valid.bool(), torch.finfo(patches.dtype).min).amax(dim=1)
+        return pooled
 
     def forward(
         self,

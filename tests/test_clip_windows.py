@@ -69,12 +69,14 @@ def test_clip_windows_cover_every_frame_and_average_per_clip():
     assert average_window_logits(logits, torch.tensor([0, 0, 1]), 2).tolist() == [[2.0, 0.0], [0.0, 2.0]]
 
 
+@pytest.mark.parametrize("pooling", ["mean", "mean_max"])
 @pytest.mark.parametrize("stem", ["patch", "conv"])
-def test_masks_change_padded_outputs_but_not_full_ones(stem):
+def test_masks_change_padded_outputs_but_not_full_ones(stem, pooling):
+    """Padding is ignored by attention and pooling (mean_max: the max skips padded tokens too)."""
     torch.manual_seed(0)
     config = AudioViTConfig(num_mel_bins=MELS, max_length=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             patch_size=[MELS, 4] if stem == "patch" else [2, 1], stem=stem, stem_channels=[8, 8, 8],
-                            pooling="mean", num_labels=3)
+                            pooling=pooling, num_labels=3)
     model = AudioViTForAudioClassification(config).eval()
     x = torch.randn(2, MELS, 32)
     full = torch.ones(2, 32, dtype=torch.long)
@@ -87,6 +89,13 @@ def test_masks_change_padded_outputs_but_not_full_ones(stem):
     assert torch.allclose(plain, with_full_mask, atol=1e-6)
     assert torch.allclose(plain[0], with_padding[0], atol=1e-6)
     assert not torch.allclose(plain[1], with_padding[1], atol=1e-4)
+    # the padded clip scores as its real frames alone: padding (whatever its values) changes nothing
+    noisy_padding = x.clone()
+    noisy_padding[1, :, 12:] = 100.0
+    with torch.no_grad():
+        again = model(noisy_padding, attention_mask=padded).logits
+    if stem == "patch":  # a conv stem's receptive field reaches across the border into the padding
+        assert torch.allclose(again[1], with_padding[1], atol=1e-5)
 
 
 def test_whole_clip_logits_average_the_windows_of_a_long_clip():

@@ -30,8 +30,9 @@ from typing import Optional
 from ..argparsing import DataclassArgumentParser
 from ..data.arguments import DataArguments
 from ..data.report import SUMMARY_NAME
-from ..model_folder import PREPROCESSOR_NAME
+from ..model_folder import PREPROCESSOR_NAME, RECIPE_NAME
 from ..prepare_fingerprint import FINGERPRINT_NAME, compute_fingerprint, is_up_to_date, write_fingerprint
+from ..training.arguments import RECIPE_NAMES
 
 
 @dataclass
@@ -69,8 +70,8 @@ class PrepareArguments:
     )
 
     def __post_init__(self):
-        if self.recipe not in ("auto", "none"):
-            raise ValueError(f"recipe={self.recipe!r} is not supported; use 'auto' or 'none'")
+        if self.recipe not in RECIPE_NAMES:
+            raise ValueError(f"recipe={self.recipe!r} is not supported; use one of {RECIPE_NAMES}")
 
 
 FEATURE_OPTIONS = ("sampling_rate", "num_mel_bins", "max_length", "n_fft", "win_length", "hop_length", "f_min",
@@ -92,7 +93,7 @@ def remove_previous_output(output_dir: Path) -> None:
     for split in splits:
         if (output_dir / split).is_dir():
             shutil.rmtree(output_dir / split)
-    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME, FINGERPRINT_NAME, "recipe.json"):
+    for name in ("dataset_dict.json", SUMMARY_NAME, PREPROCESSOR_NAME, FINGERPRINT_NAME, RECIPE_NAME):
         (output_dir / name).unlink(missing_ok=True)
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if (output_dir / "dataset_dict.json").exists():
         remove_previous_output(output_dir)
     from ..data import DataError, build_datasets, save_prepared  # datasets, torch: only when there is work
-    from ..training.auto_recipe import RECIPE_NAME, format_recipe, resolve_prepare_recipe
+    from ..training.auto_recipe import format_recipe, resolve_prepare_recipe
 
     start = time.perf_counter()
     try:

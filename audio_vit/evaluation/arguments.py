@@ -54,7 +54,10 @@ class CompareArguments:
         metadata={"help": "Quick preset: no timm models, and the CNNs and the package's training get "
                   "--quick-epochs epochs (the rest of the package's default recipe is kept)."},
     )
-    quick_epochs: int = field(default=10, metadata={"help": "Epochs of the neural models under --quick."})
+    quick_epochs: int = field(
+        default=5,
+        metadata={"help": "Epochs of the neural models under --quick (the wall time on FSDD is in BENCHMARKS.md)."},
+    )
     cnn_epochs: int = field(default=30, metadata={"help": "Training epochs of the cnn1d / cnn2d baselines."})
 
 

@@ -91,7 +91,10 @@ class ModelArguments:
     attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     drop_path_rate: float = field(default=0.0, metadata={"help": "Stochastic depth rate."})
     classifier_dropout: float = field(default=0.0, metadata={"help": "Dropout before the head."})
-    pooling: str = field(default="cls", metadata={"help": "'cls' or 'mean' pooling of the tokens."})
+    pooling: str = field(
+        default="cls",
+        metadata={"help": "Pooling of the tokens: 'cls', 'mean', or 'mean_max' (mean + max over the patch tokens)."},
+    )
     stem: str = field(
         default="patch",
         metadata={"help": "'patch' (linear patch projection, as ViT/AST) or 'conv' (3x3 conv layers before the "

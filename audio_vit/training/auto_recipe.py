@@ -7,7 +7,8 @@ derived from a `DataProfile` (native rates, durations, clip and class counts, re
 - features: the sampling rate is the median native rate, never above 16 kHz (cost) and never an upsampling
   of most clips; the window covers 90% of the clips (1-10 s); longer windows use a coarser hop so a window
   stays about 250 frames or fewer (the cost of a training step grows with the frame count);
-- model: the ViT with a convolutional stem ("early convolutions"), sized for small data;
+- model: the ViT with a convolutional stem ("early convolutions"), sized for small data, pooling the mean plus
+  the maximum of its tokens (a short event in a long window is not averaged away);
 - training: epochs from the number of training clips and the window length (a budget of clip-passes that
   fits about 10 minutes on 2 CPU cores), ReduceLROnPlateau on the validation loss with warmup, weight EMA,
   label smoothing, no early stopping on a noisy small validation set;
@@ -26,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.profile import DataProfile
-from ..model_folder import PREPROCESSOR_NAME
-
-RECIPE_NAME = "recipe.json"  # written to the output folder: the profile and every derived option
+from ..model_folder import PREPROCESSOR_NAME, RECIPE_NAME
 # Feature options a model or prepared folder fixes (its preprocessor_config.json).
 FEATURE_OPTIONS = ("sampling_rate", "hop_length", "win_length", "n_fft", "num_mel_bins", "f_max", "max_length")
 # Standard rates, low to high; the derived rate is the highest one not above the data's median rate.
@@ -88,7 +87,9 @@ def model_defaults(profile: DataProfile, num_mel_bins: int = 64) -> dict[str, An
         "hidden_size": 192 if large else 128,
         "num_hidden_layers": 6 if large else 4,
         "num_attention_heads": 4,
-        "pooling": "mean",
+        # Mean + max over the tokens: on 5 s noisy clips with a short event, mean pooling sat at chance for 10-20
+        # epochs and mean_max did not (validation accuracy 98% against 45% after 37 epochs; BENCHMARKS.md).
+        "pooling": "mean_max",
         "drop_path_rate": 0.1,
     }
 
@@ -220,6 +221,16 @@ def read_prepared_recipe(folder) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _profile_data(data_args):
+    """(manifest, profile) of the source `data_args` names: clip lists and labels, rates and durations from headers."""
+    from ..data import resolve_data_dir
+    from ..data.profile import profile_manifest
+    from ..data.sources import build_manifest
+
+    manifest = build_manifest(resolve_data_dir(data_args))
+    return manifest, profile_manifest(manifest)
+
+
 def _record(profile: DataProfile, derived: dict[str, Any], applied: dict[str, Any], explicit: set[str]) -> dict:
     return {"recipe": "auto", "profile": profile.to_dict(), "profile_text": profile.format(), "applied": applied,
             "kept": sorted(name for name in derived if name in explicit)}
@@ -252,12 +263,7 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
         validation, train_fraction, multi_label = {}, prepared["train_fraction"], prepared.get("multi_label", False)
         parts = ("model", "training", "augmentation")
     else:
-        from ..data import resolve_data_dir
-        from ..data.profile import profile_manifest
-        from ..data.sources import build_manifest
-
-        manifest = build_manifest(resolve_data_dir(data_args))
-        profile = profile_manifest(manifest)
+        manifest, profile = _profile_data(data_args)
         validation = validation_defaults(manifest, data_args)
         train_fraction = _train_fraction(manifest, data_args, validation)
         multi_label = manifest.label_sets is not None
@@ -280,12 +286,7 @@ def resolve_prepare_recipe(data_args, prepare_args, explicit: set[str]) -> dict[
     folder's `recipe.json`, from which `train --prepared-data-dir` derives the rest."""
     if prepare_args.recipe == "none" or data_args.streaming:
         return None
-    from ..data import resolve_data_dir
-    from ..data.profile import profile_manifest
-    from ..data.sources import build_manifest
-
-    manifest = build_manifest(resolve_data_dir(data_args))
-    profile = profile_manifest(manifest)
+    manifest, profile = _profile_data(data_args)
     arguments = (data_args, prepare_args)
     fixed = _fixed_options(arguments, explicit)
     features = derive_defaults(profile, fixed={**(folder_features(prepare_args.feature_extractor)
@@ -307,5 +308,5 @@ def format_recipe(record: dict[str, Any]) -> str:
             f"  data: {record['profile_text']}\n  set: {options}{kept}")
 
 
-__all__ = ["RECIPE_NAME", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
+__all__ = ["derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
            "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe", "validation_defaults"]

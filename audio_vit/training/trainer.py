@@ -27,12 +27,13 @@ from ..model_folder import (
     ALL_RESULTS_NAME,
     DATA_REPORT_NAME,
     PRETRAINED_REPORT_NAME,
+    RECIPE_NAME,
     TEST_RESULTS_NAME,
     load_model,
     require_model_folder,
 )
 from .arguments import ModelArguments, TrainingArguments, non_default_options
-from .auto_recipe import RECIPE_NAME, format_recipe, resolve_recipe
+from .auto_recipe import format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .evaluation_task import EvaluationTask, multi_hot_labels
 from .optimization import LRSchedule, ModelEMA, build_optimizer
