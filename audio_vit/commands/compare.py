@@ -1,4 +1,4 @@
-"""`audio-vit compare`: baselines and the package's model on the same folds, in one table and one plot.
+r"""`audio-vit compare`: baselines and the package's model on the same folds, in one table and one plot.
 
     audio-vit compare --data-dir ../shared/data/fsdd --group-column speaker --num-folds 5 --quick \
         --output-dir outputs/compare_fsdd

@@ -1,4 +1,4 @@
-"""`audio-vit cross-validate`: k-fold cross-validation of the package's training, with a report.
+r"""`audio-vit cross-validate`: k-fold cross-validation of the package's training, with a report.
 
     audio-vit cross-validate --data-dir ../shared/data/fsdd --group-column speaker --num-folds 5 \
         --output-dir outputs/cv_fsdd

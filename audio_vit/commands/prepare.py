@@ -1,4 +1,4 @@
-"""`audio-vit prepare`: decode, split and cache a dataset as log-mel spectrograms, then save it.
+r"""`audio-vit prepare`: decode, split and cache a dataset as log-mel spectrograms, then save it.
 
     audio-vit prepare --data-dir ../shared/data/fsdd --output-dir outputs/fsdd-prepared
     audio-vit prepare --data-dir UrbanSound8K --metadata-file metadata/UrbanSound8K.csv \
