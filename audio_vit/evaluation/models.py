@@ -185,11 +185,13 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     import torch
 
     from ..model_folder import TEST_RESULTS_NAME, load_model
-    from ..training import parse_training_args, train
+    from ..training import explicit_option_names, parse_training_args, train
 
     model_dir = run_dir / "model"
     started = time.perf_counter()
-    results = train(*parse_training_args(training_argv(name, context, test_fold, seed, model_dir)))
+    argv = training_argv(name, context, test_fold, seed, model_dir)
+    # The user's flags win even where their value is a plain default (`--stem patch`), as in `audio-vit train`.
+    results = train(*parse_training_args(argv), explicit=explicit_option_names(argv))
     train_seconds = time.perf_counter() - started
     if not is_main_process():
         return {}  # the main process wrote the test results and reads them; the others are done
