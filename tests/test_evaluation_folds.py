@@ -101,3 +101,23 @@ def test_vit_plain_is_the_package_training_with_the_plain_defaults(tmp_path):
     assert plain == training_argv("vit", context, "2", 42, tmp_path / "m") + ["--recipe", "none"]
     assert parse_training_args(plain)[3].recipe == "none"
     assert parse_training_args(training_argv("vit", context, "2", 42, tmp_path / "m"))[3].recipe == "auto"
+
+
+def test_fold_training_keeps_a_flag_whose_value_is_the_plain_default(tmp_path, monkeypatch):
+    """`cross-validate ... --stem patch` must train the patch stem: the derived recipe (conv stem) may not
+    replace a flag the user gave only because its value equals the dataclass default."""
+    import audio_vit.training as training
+    from audio_vit.evaluation.models import _run_package_training
+
+    seen = {}
+
+    def fake_train(*arguments, explicit=None):
+        seen["explicit"] = explicit
+        return {"finished": False}
+
+    monkeypatch.setattr(training, "train", fake_train)
+    context = FoldContext(folds_csv=tmp_path / "folds.csv", label_names=["a", "b"], has_groups=False,
+                          train_flags=["--stem", "patch", "--patch-size", "64", "2"])
+    with pytest.raises(RuntimeError, match="without test results"):
+        _run_package_training("vit", context, "2", 42, tmp_path / "run")
+    assert {"stem", "patch_size"} <= seen["explicit"]
