@@ -9,6 +9,11 @@ after augmenting), fully vectorised over the batch:
   floor (its minimum, i.e. silence); `random_crop_frames` instead takes a random window of that many frames;
 - SpecAugment: `num_freq_masks` masks of width U[0, freq_mask_param] mel bins and `num_time_masks` masks of
   width U[0, time_mask_param] frames, filled with `fill_value` (the dataset mean -> 0 after normalization);
+
+No example ever loses all its real audio: with an attention mask (1 = real frame), shifts and crops keep at least
+half of each clip's real frames in the window (a 6-frame clip in a 251-frame window cannot be shifted out of it),
+and the time masks of a clip are placed inside its real frames, each at most 1 / (num_time_masks + 1) of them
+wide, so at least one real frame stays unmasked;
 - mixup: x = lam * x + (1 - lam) * x[perm], lam ~ Beta(alpha, alpha) per clip, applied to a clip with
   probability `mixup_prob`; labels become soft targets (B, num_labels) for every clip of the batch.
 
@@ -60,10 +65,16 @@ class SpectrogramAugmenter:
         return x + gain
 
     def time_shift(self, x: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
-        """Shift each clip in time; returns `x`, or `(x, attention_mask)` with the mask shifted alike."""
+        """Shift each clip in time; returns `x`, or `(x, attention_mask)` with the mask shifted alike.
+
+        The shift of a clip is drawn from [-time_shift_frames, time_shift_frames] narrowed so that at least half of
+        its real frames (per `attention_mask`) stay in the window."""
         batch, _, frames = x.shape
         limit = min(self.config.time_shift_frames, frames - 1)
-        shift = self._randint(2 * limit + 1, (batch,)) - limit  # (B,) in [-limit, limit]
+        first, end, keep = real_spans(attention_mask, batch, frames)
+        low = torch.clamp(keep - end, min=-limit)  # (B,) the real span's last `keep` frames stay: end + s >= keep
+        high = torch.clamp(frames - keep - first, max=limit)  # its first `keep` frames stay: first + s <= T - keep
+        shift = low + self._randint(high - low + 1, (batch,))  # (B,) in [low, high], which holds 0
         source = torch.arange(frames)[None, :] - shift[:, None]  # (B, T): frame t reads frame t - shift
         valid = (source >= 0) & (source < frames)
         index = source.clamp(0, frames - 1).to(x.device)
@@ -76,33 +87,50 @@ class SpectrogramAugmenter:
         return shifted, mask
 
     def random_crop(self, x: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
-        """A random `random_crop_frames` window per clip; returns `x`, or `(x, attention_mask)` cropped alike."""
+        """A random `random_crop_frames` window per clip; returns `x`, or `(x, attention_mask)` cropped alike.
+
+        The window of a clip holds at least half of its real frames (or is all real, for clips longer than it)."""
         batch, _, frames = x.shape
         length = self.config.random_crop_frames
         if length >= frames:
             return x if attention_mask is None else (x, attention_mask)
-        start = self._randint(frames - length + 1, (batch,))  # (B,)
+        first, end, keep = real_spans(attention_mask, batch, frames)
+        keep = keep.clamp(max=length)
+        low = torch.clamp(first + keep - length, min=0)  # (B,) the window's end reaches `keep` real frames
+        high = torch.clamp(end - keep, max=frames - length)  # its start leaves `keep` real frames after it
+        start = low + self._randint(high - low + 1, (batch,))  # (B,)
         index = (start[:, None] + torch.arange(length)[None, :]).to(x.device)  # (B, length)
         cropped = torch.gather(x, 2, index[:, None, :].expand(batch, x.shape[1], length))
         if attention_mask is None:
             return cropped
         return cropped, torch.gather(attention_mask, 1, index.to(attention_mask.device))
 
-    def _band_mask(self, batch: int, size: int, num_masks: int, max_width: int) -> torch.Tensor:
-        """(B, size) bool: union of `num_masks` random bands of width U[0, max_width] per row."""
+    def _band_mask(self, first: torch.Tensor, end: torch.Tensor, size: int, num_masks: int,
+                   max_width: torch.Tensor) -> torch.Tensor:
+        """(B, size) bool: union of `num_masks` random bands per row, each of width U[0, max_width[b]] inside the
+        row's span [first[b], end[b]) (all three `(B,)` long)."""
         positions = torch.arange(size)[None, None, :]  # (1, 1, size)
-        width = self._randint(min(max_width, size) + 1, (batch, num_masks))  # (B, K)
-        start = self._randint((size - width + 1).float(), (batch, num_masks))  # (B, K)
+        span = (end - first)[:, None]  # (B, 1)
+        widest = torch.minimum(max_width[:, None], span)  # (B, 1)
+        width = self._randint(widest + 1, (len(first), num_masks))  # (B, K)
+        start = first[:, None] + self._randint(span - width + 1, (len(first), num_masks))  # (B, K)
         inside = (positions >= start[..., None]) & (positions < (start + width)[..., None])  # (B, K, size)
         return inside.any(dim=1)
 
-    def spec_augment(self, x: torch.Tensor, fill_value: float) -> torch.Tensor:
+    def spec_augment(self, x: torch.Tensor, fill_value: float, attention_mask: Optional[torch.Tensor] = None):
+        """Frequency and time masks filled with `fill_value`; time masks fall inside each clip's real frames, each at
+        most 1 / (num_time_masks + 1) of them wide, so some real audio always stays visible."""
         batch, mel_bins, frames = x.shape
+        config = self.config
         mask = torch.zeros(batch, mel_bins, frames, dtype=torch.bool)
-        if self.config.num_freq_masks:
-            mask |= self._band_mask(batch, mel_bins, self.config.num_freq_masks, self.config.freq_mask_param)[:, :, None]
-        if self.config.num_time_masks:
-            mask |= self._band_mask(batch, frames, self.config.num_time_masks, self.config.time_mask_param)[:, None, :]
+        if config.num_freq_masks:
+            low, high = torch.zeros(batch, dtype=torch.long), torch.full((batch,), mel_bins)
+            widest = torch.full((batch,), config.freq_mask_param)
+            mask |= self._band_mask(low, high, mel_bins, config.num_freq_masks, widest)[:, :, None]
+        if config.num_time_masks:
+            first, end, _ = real_spans(attention_mask, batch, frames)
+            widest = torch.clamp((end - first) // (config.num_time_masks + 1), max=config.time_mask_param)
+            mask |= self._band_mask(first, end, frames, config.num_time_masks, widest)[:, None, :]
         return x.masked_fill(mask.to(x.device), fill_value)
 
     def mixup(self, x: torch.Tensor, labels: torch.Tensor, attention_mask: Optional[torch.Tensor] = None):
@@ -159,7 +187,7 @@ class SpectrogramAugmenter:
             else:
                 x, attention_mask = self.time_shift(x, attention_mask)
         if config.num_freq_masks or config.num_time_masks:
-            x = self.spec_augment(x, fill_value)
+            x = self.spec_augment(x, fill_value, attention_mask)
         if config.mixup_alpha > 0 and labels is not None:
             if attention_mask is None:
                 x, labels = self.mixup(x, labels)
@@ -168,7 +196,23 @@ class SpectrogramAugmenter:
         return (x, labels) if attention_mask is None else (x, labels, attention_mask)
 
 
-__all__ = ["AugmentationConfig", "SpectrogramAugmenter"]
+def real_spans(attention_mask: Optional[torch.Tensor], batch: int, frames: int):
+    """Per clip: the first real frame, one past the last real frame, and how many real frames an augmentation must
+    keep in the window (half of the span, at least 1), each `(B,)` long. Without a mask (or for a clip with no real
+    frame at all) the whole window counts as real."""
+    first = torch.zeros(batch, dtype=torch.long)
+    end = torch.full((batch,), frames, dtype=torch.long)
+    if attention_mask is not None:
+        real = attention_mask.detach().cpu().bool()  # (B, T)
+        positions = torch.arange(frames)[None, :]
+        has_real = real.any(dim=1)
+        first = torch.where(has_real, torch.where(real, positions, frames).amin(dim=1), first)
+        end = torch.where(has_real, torch.where(real, positions + 1, 0).amax(dim=1), end)
+    keep = ((end - first + 1) // 2).clamp(min=1)
+    return first, end, keep
+
+
+__all__ = ["AugmentationConfig", "SpectrogramAugmenter", "real_spans"]
 
 
 def random_waveform_crop(waveform: np.ndarray, feature_extractor, generator=None,

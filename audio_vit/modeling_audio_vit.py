@@ -274,7 +274,10 @@ class AudioViTModel(AudioViTPreTrainedModel):
         pooled = (patches * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
         if self.config.pooling == "mean_max":
             # PANNs-style: the max lets a short event in a long, mostly background window carry the clip.
-            pooled = pooled + patches.masked_fill(~valid.bool(), torch.finfo(patches.dtype).min).amax(dim=1)
+            # A row without any valid token (patch_padding_mask never makes one) takes 0, not the dtype's minimum.
+            valid = valid.bool()
+            maximum = patches.masked_fill(~valid, torch.finfo(patches.dtype).min).amax(dim=1)
+            pooled = pooled + torch.where(valid.any(dim=1), maximum, torch.zeros_like(maximum))
         return pooled
 
     def forward(

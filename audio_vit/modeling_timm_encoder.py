@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .configuration_audio_vit import AudioViTConfig, as_pair, check_patch_fits
@@ -206,10 +207,11 @@ class TimmBackbone(nn.Module):
             raise ValueError(f"attention_mask needs an average-pooled timm network; {type(self.model).__name__} pools "
                              f"with {self._pool_type()!r}")
         features = self.model.forward_features(spectrogram)  # (B, C, h, w)
-        frames, width = attention_mask.shape[-1], features.shape[-1]
-        # A feature column covers frames / width input frames; it is real audio if its first frame is.
-        valid_columns = torch.ceil(attention_mask.sum(-1).float() * width / frames).clamp(1, width)  # (B,)
-        column_mask = torch.arange(width, device=features.device)[None, :] < valid_columns[:, None]  # (B, w)
+        # A feature column covers about frames / w input frames; it is real audio if any of them is (the real frames
+        # need not start the window: a time shift moves them). An all-padding example counts as all real.
+        frames = attention_mask[:, None, :].to(features.dtype)  # (B, 1, T)
+        column_mask = F.adaptive_max_pool1d(frames, features.shape[-1])[:, 0] > 0  # (B, w)
+        column_mask = column_mask | ~column_mask.any(dim=1, keepdim=True)
         return _rescale_valid(features, column_mask[:, None, None, :].expand(-1, 1, features.shape[2], -1))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

@@ -51,11 +51,14 @@ def patch_padding_mask(attention_mask: torch.Tensor, patch_width: int, time_stri
                        num_prefix_tokens: int = 1) -> torch.Tensor:
     """Frame-level mask `(B, frames)` -> token-level mask `(B, prefix + Gf*Gt)` (bool).
 
-    A patch is valid if it sees any real frame; prefix tokens (CLS) are always valid.
+    A patch is valid if it sees any real frame; prefix tokens (CLS) are always valid. An example with no real frame
+    at all (all padding) counts as all real: attention and pooling then see its (silent) patches, so the model's
+    output stays finite and defined for any mask instead of pooling over nothing.
     """
     frames = attention_mask[:, None, None, :].to(torch.float32)  # (B, 1, 1, T)
     valid_time = F.max_pool2d(frames, kernel_size=(1, patch_width), stride=(1, time_stride))
     valid_time = valid_time[..., : grid[1]].reshape(attention_mask.shape[0], 1, grid[1]) > 0  # (B, 1, Gt)
+    valid_time = valid_time | ~valid_time.any(dim=2, keepdim=True)  # all padding -> all valid
     valid = valid_time.expand(-1, grid[0], -1).reshape(attention_mask.shape[0], -1)  # (B, Gf*Gt)
     prefix_valid = valid.new_ones(attention_mask.shape[0], num_prefix_tokens)
     return torch.cat([prefix_valid, valid], dim=1)
