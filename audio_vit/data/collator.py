@@ -29,6 +29,8 @@ class SpectrogramCollator:
       `num_frames (B,)`, so evaluation can average the model's windows over each whole clip
       (`audio_vit.inference.whole_clip_logits`).
 
+    Both add `file` (the clips' names) when the examples carry it, for error messages.
+
     Args:
         feature_extractor: an `AudioViTFeatureExtractor` whose `mean`/`std` were set from the training split.
         augmenter (`SpectrogramAugmenter`, optional, default None): applied to every batch when given.
@@ -50,12 +52,16 @@ class SpectrogramCollator:
         normalize = self.feature_extractor.normalize
         if self.augmenter is None:
             mask = (torch.arange(frames)[None, :] < num_frames[:, None]).long()
-            return {"input_values": normalize(values), "attention_mask": mask, "num_frames": num_frames,
-                    "labels": labels}
-        values, mask = self._random_windows(values, num_frames)
-        values, labels, mask = self.augmenter(values, labels, fill_value=float(self.feature_extractor.mean),
-                                              attention_mask=mask)
-        return {"input_values": normalize(values), "attention_mask": mask, "labels": labels}
+            batch = {"input_values": normalize(values), "attention_mask": mask, "num_frames": num_frames,
+                     "labels": labels}
+        else:
+            values, mask = self._random_windows(values, num_frames)
+            values, labels, mask = self.augmenter(values, labels, fill_value=float(self.feature_extractor.mean),
+                                                  attention_mask=mask)
+            batch = {"input_values": normalize(values), "attention_mask": mask, "labels": labels}
+        if "file" in examples[0]:  # named in the trainer's error when a batch's loss will not stay finite
+            batch["file"] = [example["file"] for example in examples]
+        return batch
 
     def _random_windows(self, values: torch.Tensor, num_frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One `window`-frame window per clip: random within clips longer than it (training crops)."""

@@ -217,6 +217,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         **scores, "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
         "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir),
+        "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
     }
 
 

@@ -175,6 +175,12 @@ class TrainingArguments:
         default=0, metadata={"help": "Train only the classification head for this many epochs, then the whole model."}
     )
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Gradient clipping norm; 0 or unset: off."})
+    max_consecutive_nonfinite_steps: int = field(
+        default=10,
+        metadata={"help": "A step whose loss or gradients are not finite is skipped and counted (epoch log line, "
+                  "trainer_state.json, all_results.json); this many in a row stop the run with an error naming the "
+                  "epoch, step and clips of the batch."},
+    )
     lr_scheduler: str = field(
         default="plateau", metadata={"help": f"Learning-rate schedule: one of {LR_SCHEDULERS}."}
     )
@@ -257,7 +263,8 @@ class TrainingArguments:
         if not 0.0 < self.multi_label_threshold < 1.0:
             raise ValueError(f"multi_label_threshold={self.multi_label_threshold} must be in (0, 1)")
         for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
-                     "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
+                     "gradient_accumulation_steps", "save_total_limit", "logging_steps",
+                     "max_consecutive_nonfinite_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -27,6 +27,7 @@ class TrainerState:
     log_history: list[dict] = field(default_factory=list)  # one entry per epoch
     step_log: list[dict] = field(default_factory=list)  # training loss / LR every `logging_steps` steps
     stopped_early: bool = False
+    skipped_nonfinite_steps: int = 0  # optimizer steps skipped because their loss or gradients were not finite
 
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, asdict(self))

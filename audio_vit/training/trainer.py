@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from .arguments import ModelArguments, TrainingArguments, non_default_options
 from .auto_recipe import format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .evaluation_task import EvaluationTask, multi_hot_labels
+from .nonfinite import NonFiniteGuard, gradient_norm
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
 from .setup import (
@@ -77,6 +79,7 @@ class Run:
     state: TrainerState
     steps_per_epoch: int
     task: EvaluationTask  # single- or multi-label: metrics, evaluation, log line, test record
+    guard: NonFiniteGuard  # skips and counts non-finite steps; stops a run that keeps producing them
 
     @property
     def eval_model(self):
@@ -141,7 +144,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         accelerator.register_for_checkpointing(ema)
 
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
-              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task)
+              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task,
+              NonFiniteGuard(args.max_consecutive_nonfinite_steps))
     start_logging(run, model_args, data_args, aug_config)
     metrics = task.metrics()
     epochs_this_run = 0
@@ -173,6 +177,7 @@ def run_results(run: Run, seconds: float, finished: bool) -> dict:
         "epoch": state.epoch, "global_step": state.global_step, "best_epoch": state.best_epoch,
         f"best_eval_{metric}": state.best_metric, "stopped_early": state.stopped_early,
         "train_runtime_this_run": seconds, "finished": finished,
+        "nonfinite_steps_skipped": state.skipped_nonfinite_steps,
     }
     if state.log_history:
         best = next(e for e in state.log_history if e["epoch"] == state.best_epoch)
@@ -237,7 +242,8 @@ def seed_epoch(run: Run) -> None:
 
 
 def train_epoch(run: Run) -> float:
-    """One pass over the training data; returns the mean training loss over all processes."""
+    """One pass over the training data; returns the mean training loss over all processes (of the steps taken:
+    a step whose loss or gradients are not finite is skipped and counted by `run.guard`)."""
     args, accelerator, model, state = run.args, run.accelerator, run.model, run.state
     seed_epoch(run)
     if not args.freeze_backbone and run.head_only.on_epoch_start(state.epoch):
@@ -253,27 +259,45 @@ def train_epoch(run: Run) -> float:
             if args.label_smoothing:
                 targets = smooth_targets(targets, run.prepared.num_labels, args.label_smoothing)
             loss = model(input_values=batch["input_values"], attention_mask=batch.get("attention_mask"), labels=targets).loss
+            run.guard.observe_loss(loss)
             accelerator.backward(loss)
-            if accelerator.sync_gradients and args.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            run.optimizer.step()
-            run.optimizer.zero_grad()
-        step_loss = loss.detach()
-        epoch_loss += step_loss
-        epoch_batches += 1
-        window_loss += step_loss.item()
-        window_batches += 1
+            step_taken = accelerator.sync_gradients and optimizer_step(run)
         if accelerator.sync_gradients:
             run.schedule.step()
-            if run.ema is not None:
+            if step_taken and run.ema is not None:
                 run.ema.update(accelerator.unwrap_model(model))
             state.global_step += 1
             progress.update(1)
-            if state.global_step % args.logging_steps == 0:
-                log_training_loss(run, window_loss / window_batches, progress)
-                window_loss, window_batches = 0.0, 0
+            run.guard.check(state.epoch + 1, state.global_step, batch.get("file"), model.parameters())
+        step_loss = loss.detach()
+        if torch.isfinite(step_loss):  # a non-finite loss is counted by the guard, not averaged into the loss
+            epoch_loss += step_loss
+            epoch_batches += 1
+            window_loss += step_loss.item()
+            window_batches += 1
+        if accelerator.sync_gradients and state.global_step % args.logging_steps == 0:
+            log_training_loss(run, window_loss / max(window_batches, 1), progress)
+            window_loss, window_batches = 0.0, 0
     progress.close()
     return accelerator.reduce(epoch_loss / max(epoch_batches, 1), "mean").item()
+
+
+def optimizer_step(run: Run) -> bool:
+    """Clip, check and take (or skip) the optimizer step of the gradients accumulated so far; True if taken.
+
+    With fp16's GradScaler the scaler itself skips steps whose gradients overflow (and lowers its scale), so only a
+    non-finite loss counts as a skipped step there."""
+    accelerator, args = run.accelerator, run.args
+    parameters = [p for p in run.model.parameters() if p.requires_grad]
+    if args.max_grad_norm:
+        grad_norm = accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+    else:
+        grad_norm = gradient_norm(parameters)
+    taken = run.guard.take_step(accelerator, None if accelerator.scaler is not None else grad_norm)
+    if taken:
+        run.optimizer.step()
+    run.optimizer.zero_grad()
+    return taken
 
 
 def log_training_loss(run: Run, process_mean_loss: float, progress) -> None:
@@ -298,25 +322,30 @@ def end_epoch(run: Run, train_loss: float, val: dict) -> None:
     args, accelerator, state = run.args, run.accelerator, run.state
     metric = val[args.metric_for_best_model]
     sign = 1.0 if args.greater_is_better else -1.0
-    improved = state.best_metric is None or sign * (metric - state.best_metric) > 0
+    # An epoch whose validation loss (or metric) is not finite comes from a broken model: never the best one.
+    finite = math.isfinite(val["loss"]) and math.isfinite(metric)
+    improved = finite and (state.best_metric is None or sign * (metric - state.best_metric) > 0)
+    skipped = run.guard.end_epoch()
+    state.skipped_nonfinite_steps += skipped
     state.epoch += 1
     if improved:
         state.best_metric, state.best_epoch, state.epochs_without_improvement = metric, state.epoch, 0
         save_model(accelerator, run.eval_model, run.prepared.feature_extractor, run.output_dir)
     else:
         state.epochs_without_improvement += 1
-    lr_dropped = run.schedule.epoch_end(metric)
+    lr_dropped = run.schedule.epoch_end(metric) if finite else False
     scores = {k: v for k, v in val.items() if k != "num_samples"}
     entry = {"epoch": state.epoch, "step": state.global_step, "train_loss": train_loss,
              "learning_rate": run.schedule.get_last_lr()[0], **{f"eval_{k}": v for k, v in scores.items()},
-             "best": improved}
+             "nonfinite_steps_skipped": skipped, "best": improved}
     state.log_history.append(entry)
     accelerator.log({f"eval/{k}": v for k, v in scores.items()} | {"train/epoch_loss": train_loss},
                     step=state.global_step)
     accelerator.print(
         f"epoch {state.epoch}: train_loss {train_loss:.4f} {run.task.summary(val, prefix='val_')} "
-        f"lr {entry['learning_rate']:.2e}"
+        f"lr {entry['learning_rate']:.2e} skipped non-finite steps {skipped}"
         + (" *best*" if improved else "") + (" (plateau: LR lowered)" if lr_dropped else "")
+        + ("" if finite else " (validation not finite: not a candidate for the best model)")
     )
     if args.early_stopping_patience and state.epochs_without_improvement >= args.early_stopping_patience:
         state.stopped_early = True
