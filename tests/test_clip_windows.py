@@ -7,6 +7,7 @@ from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudio
 from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
 from audio_vit.data.collator import SpectrogramCollator
 from audio_vit.inference import average_window_logits, clip_windows, whole_clip_logits
+from conftest import tiny_config_kwargs
 
 MELS = 16
 
@@ -130,3 +131,20 @@ def test_pipeline_judges_a_long_recording_on_all_of_its_windows(tmp_path):
     got = {s["label"]: s["score"] for s in scores}
     assert all(abs(got[model.config.id2label[i]] - float(expected[i])) < 1e-5 for i in range(3))
     assert not torch.allclose(expected, first_window_only, atol=1e-3)
+
+
+def test_evaluation_of_long_recordings_forwards_bounded_groups_with_the_same_logits(monkeypatch):
+    from audio_vit.training import evaluation
+
+    torch.manual_seed(0)
+    model = AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs(max_length=16))).eval()
+    num_frames = torch.tensor([400, 5, 16, 200, 17])
+    batch = {"input_values": torch.randn(5, 16, 400), "num_frames": num_frames}
+    whole = evaluation.batch_logits(model, batch, 16)  # 49 + 1 + 1 + 24 + 2 windows: one forward pass
+    forwarded = []
+    original = model.forward
+    monkeypatch.setattr(model, "forward", lambda **kw: forwarded.append(len(kw["input_values"])) or original(**kw))
+    monkeypatch.setattr(evaluation, "MAX_WINDOWS_PER_FORWARD", 30)
+    grouped = evaluation.batch_logits(model, batch, 16)
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)
+    assert forwarded == [49, 28]  # the 49-window clip alone, then the other four (28 windows <= 30)

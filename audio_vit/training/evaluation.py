@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from ..inference import whole_clip_logits
+from ..inference import whole_clip_logits, window_starts
 from ..metrics import load_metric
+
+# Windows of long clips forwarded at once in evaluation (bounds memory: each is a full model input).
+MAX_WINDOWS_PER_FORWARD = 256
 
 
 class ClassificationMetrics:
@@ -50,10 +53,27 @@ def batch_logits(model, batch: dict, window: int) -> torch.Tensor:
     """
     values, num_frames = batch["input_values"], batch.get("num_frames")
     if num_frames is not None and values.shape[-1] > window and int(num_frames.max()) > window:
-        return whole_clip_logits(model, values, num_frames, window)
+        # A batch of long recordings is hundreds of windows: forward them a bounded number of windows at a time.
+        return torch.cat([whole_clip_logits(model, values[group], num_frames[group], window)
+                          for group in clip_groups(num_frames, window)])
     values, mask = values[..., :window], batch.get("attention_mask")
     mask = mask[..., :window] if mask is not None else None
     return model(input_values=values, attention_mask=mask).logits
+
+
+def clip_groups(num_frames: torch.Tensor, window: int, max_windows: int | None = None) -> list[slice]:
+    """Consecutive groups of clips whose half-overlapping windows (as `whole_clip_logits` cuts them) number at most
+    `max_windows` (default `MAX_WINDOWS_PER_FORWARD`) per group (a single longer clip is a group of its own)."""
+    max_windows = MAX_WINDOWS_PER_FORWARD if max_windows is None else max_windows
+    counts = [len(window_starts(max(1, int(n)), window, max(1, window // 2))) for n in num_frames.tolist()]
+    groups, start, total = [], 0, 0
+    for index, count in enumerate(counts):
+        if index > start and total + count > max_windows:
+            groups.append(slice(start, index))
+            start, total = index, 0
+        total += count
+    groups.append(slice(start, len(counts)))
+    return groups
 
 
 def gathered_outputs(model, dataloader, accelerator, desc: str = "eval", disable_tqdm: bool = False):
