@@ -212,3 +212,21 @@ def test_cnn_baselines_see_the_data_derived_window():
     assert log_mel_images(long).shape == (4, 64, 251)
     assert fixed_waveforms(long, extractor.samples_for(extractor.max_length)).shape[1] >= 5 * 16000
     assert (window_feature_extractor(short).hop_length, window_feature_extractor(short).max_length) == (160, 101)
+
+
+def test_a_users_processing_flags_reach_every_folds_training(tmp_path):
+    """--max-clip-windows is a data option cross-validate parses itself: it must still reach the training (it was
+    silently dropped, so the derived value was trained instead)."""
+    from audio_vit.evaluation.arguments import forwarded_data_flags, parse_evaluation_args
+    from audio_vit.evaluation.models import FoldContext, training_argv
+    from audio_vit.training import explicit_option_names, parse_training_args
+
+    _, data_args, train_flags = parse_evaluation_args(
+        ["--data-dir", str(tmp_path), "--fold-column", "fold", "--output-dir", str(tmp_path / "cv"),
+         "--max-clip-windows", "8", "--num-train-epochs", "3"])
+    context = FoldContext(tmp_path / "folds.csv", ["a", "b"], has_groups=False,
+                          data_flags=forwarded_data_flags(data_args), train_flags=train_flags)
+    argv = training_argv("vit", context, "1", 42, tmp_path / "model")
+    _, parsed_data, _, parsed_training = parse_training_args(argv)
+    assert parsed_data.max_clip_windows == 8 and parsed_training.num_train_epochs == 3
+    assert {"max_clip_windows", "num_train_epochs"} <= explicit_option_names(argv)

@@ -13,7 +13,7 @@ from typing import Optional
 SPLIT_OPTIONS = ("test_fold", "validation_fold", "split_strategy", "split_column", "test_fraction", "max_clips",
                  "streaming")
 # DataArguments options about processing, handed on to the package's training of every fold.
-FORWARDED_OPTIONS = ("cache_dir", "num_proc", "batch_size", "strict", "validation_fraction", "stratify")
+FORWARDED_OPTIONS = ("cache_dir", "num_proc", "batch_size", "strict", "validation_fraction", "stratify", "max_clip_windows")
 
 
 @dataclass
