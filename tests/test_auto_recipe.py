@@ -1,10 +1,12 @@
 """Data-derived defaults: the profile of synthetic datasets of different lengths and rates, and what it sets."""
+import math
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_vit.data.profile import profile_sources
-from audio_vit.training.auto_recipe import apply_defaults, derive_defaults
+from audio_vit.data.profile import DataProfile, profile_sources
+from audio_vit.training.auto_recipe import apply_defaults, cached_windows, derive_defaults
 
 
 def _write_clips(folder, specs):
@@ -48,6 +50,26 @@ def test_window_is_capped_for_very_long_recordings(tmp_path):
     paths, labels = _write_clips(tmp_path, [(16000, 30.0, "x"), (16000, 25.0, "y")] * 2)
     derived = derive_defaults(profile_sources(paths, labels))
     assert derived["max_length"] == 1 + 10 * 16000 // derived["hop_length"]
+
+
+def test_wide_duration_spread_gets_a_window_between_the_typical_clip_and_the_long_tail():
+    """Fragments and long recordings in one folder (median 2.7 s, p90 11.3 s, up to 39 s): a 5.5 s window at a
+    20 ms hop instead of a 10 s one at 40 ms, and storage for the longest clip so it is judged whole."""
+    profile = DataProfile(num_clips=777, class_counts={str(i): 78 for i in range(10)}, sampling_rates={16000: 777},
+                          duration_percentiles={"p10": 0.26, "p50": 2.686, "p90": 11.254, "p99": 33.96, "max": 38.93},
+                          profiled_clips=777)
+    derived = derive_defaults(profile)
+    assert derived["hop_length"] == 320 and derived["max_length"] == 1 + int(5.5 * 16000) // 320  # 276 frames
+    assert derived["max_clip_windows"] == 8  # 38.93 s = 1947 frames = 7.05 windows
+    narrow = DataProfile(**{**profile.__dict__, "duration_percentiles": {"p10": 4.8, "p50": 5.0, "p90": 5.0,
+                                                                       "p99": 5.0, "max": 5.0}})
+    derived = derive_defaults(narrow)
+    assert derived["max_length"] == 1 + 5 * 16000 // 320 and derived["max_clip_windows"] == 1  # clips fill it
+
+
+def test_cached_windows_stop_at_a_minute():
+    assert cached_windows(600.0, 16000, 640, 251) == math.ceil(60 * 16000 / 640 / 251)
+    assert cached_windows(0.2, 16000, 160, 101) == 1
 
 
 def test_mixed_rates_use_the_median_rate(tmp_path):
@@ -105,7 +127,7 @@ def test_train_with_only_data_flags_derives_the_rest_and_keeps_the_users(tmp_pat
     recipe = json.loads((out / "recipe.json").read_text())
     applied = recipe["applied"]
     assert applied["sampling_rate"] == 8000 and applied["stem"] == "conv" and applied["lr_scheduler"] == "plateau"
-    assert applied["max_clip_windows"] == 3  # 1 s clips are longer than the 24-frame window the user chose
+    assert applied["max_clip_windows"] == 5  # 1 s clips (101 frames) are 5 of the 24-frame windows the user chose
     assert {"max_length", "num_train_epochs", "hidden_size"} <= set(recipe["kept"])
     assert "max_length" not in applied and "num_train_epochs" not in applied
     config = json.loads((out / "config.json").read_text())
