@@ -5,7 +5,9 @@
 * the 3-channel stem is summed (or averaged) to 1 channel;
 * ViT/DeiT positional embeddings are resized from the ImageNet patch grid to the (mel x time) grid
   (timm's bicubic `resample_abs_pos_embed`, or AST's crop), prefix tokens (CLS, distillation) kept as they are;
-* a classifier head whose shape differs (another `num_labels`) is skipped and reported.
+* a classifier head whose shape differs (another `num_labels`) is skipped and reported, and starts at zero: a
+  randomly initialised head on large pretrained features gives large random logits (timm's EfficientNet head
+  init: cross-entropy ~5 on 10 classes) that fine-tuning first has to unlearn (MAE / BEiT start theirs near zero).
 
 Tensors are matched by key name; a state dict saved under another library's names (EfficientNet-PyTorch's
 `_conv_stem.weight`, `_bn0.*`, ... for timm's `conv_stem.weight`, `bn1.*`, ...) is matched by order instead when
@@ -72,6 +74,7 @@ class PretrainedLoadReport:
     total: int = 0  # tensors in the model's state dict
     loaded: list[str] = field(default_factory=list)
     adapted: dict[str, str] = field(default_factory=dict)  # key -> how it was changed (and loaded)
+    initialised: dict[str, str] = field(default_factory=dict)  # key -> how a new (head) tensor was initialised
     skipped: dict[str, str] = field(default_factory=dict)  # key -> why it was not loaded
     missing: list[str] = field(default_factory=list)  # model keys the source does not have
     unexpected: list[str] = field(default_factory=list)  # source keys the model does not have
@@ -85,6 +88,7 @@ class PretrainedLoadReport:
             "renamed": dict(self.renamed),
             "loaded": list(self.loaded),
             "adapted": dict(self.adapted),
+            "initialised": dict(self.initialised),
             "skipped": dict(self.skipped),
             "missing": list(self.missing),
             "unexpected": list(self.unexpected),
@@ -94,6 +98,7 @@ class PretrainedLoadReport:
         lines = [f"loaded {len(self.loaded)} of {self.total} tensors from {self.source} (matched by {self.matched_by})"]
         lines += [f"  adapted {key}: {how}" for key, how in self.adapted.items()]
         lines += [f"  skipped {key}: {why}" for key, why in self.skipped.items()]
+        lines += [f"  initialised {key}: {how}" for key, how in self.initialised.items()]
         if self.missing:
             lines.append(f"  missing (kept as initialised): {', '.join(self.missing)}")
         if self.unexpected:
@@ -398,7 +403,17 @@ def load_pretrained_backbone(
     report.missing = [key for key in target_state if key not in to_load and key not in report.skipped]
     _check_enough_loaded(report, network, min_loaded_fraction, order_problem)
     network.load_state_dict(to_load, strict=False)
+    _zero_new_head(network, report)
     return report
+
+
+def _zero_new_head(network: nn.Module, report: PretrainedLoadReport) -> None:
+    """Zero the classification head's tensors the source had in another shape (a new head for other labels)."""
+    state = network.state_dict(keep_vars=True)
+    for key in report.skipped:
+        if key.startswith(_head_prefixes(network)) and state[key].is_floating_point():
+            state[key].data.zero_()
+            report.initialised[key] = "zeros (a new head for these labels)"
 
 
 __all__ = [

@@ -68,6 +68,8 @@ def test_audio_backbone_gets_the_weights_with_a_summed_stem(lite0_file):
     assert report.matched_by == "order and shape" and len(report.loaded) == 294
     assert set(report.skipped) == {"classifier.weight", "classifier.bias"}  # 1000 ImageNet classes vs 10 labels
     assert report.adapted == {"conv_stem.weight": "sum of 3 input channels"}
+    assert set(report.initialised) == {"classifier.weight", "classifier.bias"}
+    assert model.audio_vit.timm_backbone.model.classifier.weight.abs().sum() == 0  # the new head starts at zero
     network = model.audio_vit.timm_backbone.model
     assert torch.equal(network.conv_stem.weight, source["_conv_stem.weight"].sum(dim=1, keepdim=True))
     assert torch.equal(network.blocks[6][0].bn3.running_var, source["_blocks.15._bn2.running_var"])

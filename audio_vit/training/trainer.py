@@ -121,7 +121,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
     model = build_model(model_args, prepared.id2label, multi_label=prepared.multi_label)
     if recipe is not None:  # saved with the model: which options came from the data, and what the data was
-        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile")}
+        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile", "transfer")
+                                        if key in recipe}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
     optimizer = build_optimizer(model, args)
     epoch_steps = steps_per_epoch(train_loader, accelerator, args)
