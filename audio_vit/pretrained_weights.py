@@ -33,6 +33,7 @@ from torch import nn
 from .model_folder import PICKLE_WEIGHTS_NAME, SAFE_WEIGHTS_NAME
 from .modeling_timm_encoder import TimmBackbone
 from .modeling_utils import resize_pos_embed
+from .pretrained_key_matching import PretrainedMismatchError, check_enough_loaded, head_prefixes, match_by_order, stem_key
 
 STEM_REDUCTIONS = ("sum", "mean")
 # A start that would load fewer than this share of the network's tensors is refused (see `PretrainedMismatchError`).
@@ -54,10 +55,6 @@ def timm_network(model: nn.Module) -> nn.Module:
     raise ValueError(
         f"{type(model).__name__} has no timm backbone; build it with AudioViTConfig(backbone='timm', timm_model_name=...)"
     )
-
-
-class PretrainedMismatchError(ValueError):
-    """The pretrained weights do not fit the network: too few of its tensors would load (message: what differed)."""
 
 
 @dataclass
@@ -233,48 +230,6 @@ def resize_patch_position_embeddings(
     return torch.cat([prefix, grid], dim=1)
 
 
-def _stem_key(network: nn.Module) -> str | None:
-    first_conv = getattr(network, "pretrained_cfg", {}).get("first_conv")
-    if isinstance(first_conv, (list, tuple)):
-        first_conv = first_conv[0] if first_conv else None
-    return f"{first_conv}.weight" if first_conv else None
-
-
-def _head_prefixes(network: nn.Module) -> tuple[str, ...]:
-    """State-dict key prefixes of the classification head(s) (timm's `pretrained_cfg["classifier"]`)."""
-    heads = getattr(network, "pretrained_cfg", {}).get("classifier") or ()
-    return tuple(f"{head}." for head in ((heads,) if isinstance(heads, str) else heads))
-
-
-def _fits_by_order(source: torch.Tensor, target: torch.Tensor, is_stem: bool, is_head: bool) -> bool:
-    """Whether `source` can be the tensor at `target`'s position: same shape, or a stem with other input channels,
-    or a head with another number of classes."""
-    if source.shape == target.shape:
-        return True
-    if source.dim() != target.dim():
-        return False
-    if is_stem and source.dim() == 4:
-        return source.shape[0] == target.shape[0] and source.shape[2:] == target.shape[2:]
-    return is_head and source.shape[1:] == target.shape[1:]
-
-
-def match_by_order(source_state: dict[str, torch.Tensor], network: nn.Module) -> tuple[dict[str, str], str]:
-    """Map another library's key names onto the timm network's by position: `({source key: model key}, "")` when
-    the two state dicts have as many tensors and each source tensor fits the model tensor at its position (same
-    shape; the stem may have other input channels, the head other classes), else `({}, why not)`."""
-    target_state = network.state_dict()
-    if len(source_state) != len(target_state):
-        return {}, f"the source has {len(source_state)} tensors, the model {len(target_state)}"
-    stem_key, head_prefixes = _stem_key(network), _head_prefixes(network)
-    mapping = {}
-    for position, ((source_key, value), (target_key, target)) in enumerate(zip(source_state.items(), target_state.items())):
-        if not _fits_by_order(value, target, target_key == stem_key, target_key.startswith(head_prefixes)):
-            return {}, (f"tensor {position} differs: source {source_key!r} {tuple(value.shape)}, model {target_key!r} "
-                        f"{tuple(target.shape)}")
-        mapping[source_key] = target_key
-    return mapping, ""
-
-
 class _Skip(Exception):
     """A source tensor that cannot be loaded; the message is the reason recorded in the report."""
 
@@ -283,7 +238,7 @@ def _adapt_tensor(key: str, value: torch.Tensor, target: torch.Tensor, network: 
                   pos_embed_resize: str, source_grid) -> tuple[torch.Tensor, list[str]]:
     """`value` made to fit `target` (stem channels, patch kernel, position grid) and the changes made, or `_Skip`."""
     source_shape, changes = tuple(value.shape), []
-    is_stem = key == _stem_key(network) or (
+    is_stem = key == stem_key(network) or (
         value.dim() == 4 and target.dim() == 4 and value.shape[1] == 3 and target.shape[1] == 1
     )
     if is_stem and value.dim() == 4 and value.shape[1] != target.shape[1]:
@@ -312,26 +267,6 @@ def _adapt_tensor(key: str, value: torch.Tensor, target: torch.Tensor, network: 
     if value.shape != target.shape:
         raise _Skip(f"shape {tuple(value.shape)} in the source, {tuple(target.shape)} in the model")
     return value.to(target.dtype), changes
-
-
-def _check_enough_loaded(report: PretrainedLoadReport, network: nn.Module, min_loaded_fraction: float,
-                         order_problem: str) -> None:
-    if len(report.loaded) >= min_loaded_fraction * report.total:
-        return
-    name = getattr(network, "pretrained_cfg", {}).get("architecture") or type(network).__name__
-
-    def some(keys) -> str:
-        keys = list(keys)
-        return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "") if keys else "none"
-
-    raise PretrainedMismatchError(
-        f"{report.source} fits {name} badly: only {len(report.loaded)} of its {report.total} tensors would load "
-        f"(at least {min_loaded_fraction:.0%} needed). By name: model keys without a source tensor: "
-        f"{some(report.missing)}; source keys the model lacks: {some(report.unexpected)}; shape differences: "
-        f"{some(f'{k} ({why})' for k, why in report.skipped.items())}. By order and shape: {order_problem}. Pass "
-        f"weights of this architecture (timm key names, or another library's names with the same tensors in the "
-        f"same order), or check --timm-model-name"
-    )
 
 
 @torch.no_grad()
@@ -401,7 +336,7 @@ def load_pretrained_backbone(
         if changes:
             report.adapted[key] = "; ".join(changes)
     report.missing = [key for key in target_state if key not in to_load and key not in report.skipped]
-    _check_enough_loaded(report, network, min_loaded_fraction, order_problem)
+    check_enough_loaded(report, network, min_loaded_fraction, order_problem)
     network.load_state_dict(to_load, strict=False)
     _zero_new_head(network, report)
     return report
@@ -411,7 +346,7 @@ def _zero_new_head(network: nn.Module, report: PretrainedLoadReport) -> None:
     """Zero the classification head's tensors the source had in another shape (a new head for other labels)."""
     state = network.state_dict(keep_vars=True)
     for key in report.skipped:
-        if key.startswith(_head_prefixes(network)) and state[key].is_floating_point():
+        if key.startswith(head_prefixes(network)) and state[key].is_floating_point():
             state[key].data.zero_()
             report.initialised[key] = "zeros (a new head for these labels)"
 

@@ -15,7 +15,8 @@ candidates of `PRETRAINED_CANDIDATES`; `--stage distillation` trains the scratch
 model a candidate of the first stage left for the same test fold (trained on the same training folds, so the
 teacher never saw the validation or test fold), with the candidates of `DISTILLATION_CANDIDATES`. Finished runs
 are skipped (resumable). Every training runs under `flock /tmp/audio_vit_cpu.lock` when --lock is given. Trainings
-run `python -m audio_vit.cli`, so `PYTHONPATH=SNAPSHOT` runs a frozen copy of the code while the checkout changes.
+run `python -m audio_vit.cli`, so `PYTHONSAFEPATH=1 PYTHONPATH=SNAPSHOT` runs a frozen copy of the code while the
+checkout changes (PYTHONSAFEPATH: the current folder, the checkout, does not come first on the path).
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ PRETRAINED_CANDIDATES = {
     "scratch-recipe": ["--learning-rate", "1e-3", "--layer-decay", "1.0", "--head-only-epochs", "0",
                        "--num-train-epochs", "80", "--lr-scheduler", "plateau", "--warmup-epochs", "2"],
     "lr-1e-3": ["--learning-rate", "1e-3"],
+    "lr-3e-3": ["--learning-rate", "3e-3"],
+    "uniform-1e-3-40": ["--learning-rate", "1e-3", "--layer-decay", "1.0", "--num-train-epochs", "40"],
+    "uniform-3e-3-40": ["--learning-rate", "3e-3", "--layer-decay", "1.0", "--num-train-epochs", "40"],
     "lr-1e-4": ["--learning-rate", "1e-4"],
     "no-layer-decay": ["--layer-decay", "1.0"],
     "epochs-15": ["--num-train-epochs", "15"],

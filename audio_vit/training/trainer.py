@@ -35,6 +35,7 @@ from ..model_folder import (
 from .arguments import ModelArguments, TrainingArguments, non_default_options
 from .auto_recipe import format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
+from .distillation import DISTILLATION_REPORT_NAME, build_distillation, distillation_record, training_loss
 from .evaluation_task import EvaluationTask, multi_hot_labels
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
@@ -77,6 +78,7 @@ class Run:
     state: TrainerState
     steps_per_epoch: int
     task: EvaluationTask  # single- or multi-label: metrics, evaluation, log line, test record
+    distillation: Optional[Any] = None  # `--teacher`: the DistillationLoss wrapping the teacher
 
     @property
     def eval_model(self):
@@ -124,6 +126,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile", "transfer")
                                         if key in recipe}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
+    distillation = build_distillation(args, prepared, accelerator.device)  # None without --teacher
     optimizer = build_optimizer(model, args)
     epoch_steps = steps_per_epoch(train_loader, accelerator, args)
     schedule = build_schedule(optimizer, args, epoch_steps)
@@ -134,6 +137,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     head_only = HeadOnlyThenUnfreeze(accelerator.unwrap_model(model), args.head_only_epochs)
     if pretrained_report is not None and accelerator.is_main_process:
         write_json_atomic(output_dir / PRETRAINED_REPORT_NAME, pretrained_report.to_dict())
+    if distillation is not None and accelerator.is_main_process:
+        write_json_atomic(output_dir / DISTILLATION_REPORT_NAME, distillation_record(args))
     ema = ModelEMA(accelerator.unwrap_model(model), args.ema_decay) if args.ema_decay else None
     # The schedule (and EMA) are not prepared (the schedule counts optimizer steps of this process itself),
     # but they travel with save_state/load_state.
@@ -142,7 +147,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         accelerator.register_for_checkpointing(ema)
 
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
-              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task)
+              augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task,
+              distillation)
     start_logging(run, model_args, data_args, aug_config)
     metrics = task.metrics()
     epochs_this_run = 0
@@ -253,7 +259,7 @@ def train_epoch(run: Run) -> float:
             targets = batch["labels"]
             if args.label_smoothing:
                 targets = smooth_targets(targets, run.prepared.num_labels, args.label_smoothing)
-            loss = model(input_values=batch["input_values"], attention_mask=batch.get("attention_mask"), labels=targets).loss
+            loss = training_loss(model, batch, targets, run.distillation)  # + the teacher term with --teacher
             accelerator.backward(loss)
             if accelerator.sync_gradients and args.max_grad_norm:
                 accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
