@@ -310,7 +310,8 @@ def format_recipe(record: dict[str, Any]) -> str:
     options = ", ".join(f"{name}={value}" for name, value in record["applied"].items())
     kept = f"\n  kept from the command line / config: {', '.join(record['kept'])}" if record["kept"] else ""
     transfer = (f"\n  pretrained start, {record['transfer']['start']}: fine-tuning values for "
-                f"{', '.join(record['transfer']['options'])}" if record.get("transfer") else "")
+                f"{', '.join(record['transfer']['options'])} ({record['transfer']['why']})"
+                if record.get("transfer") else "")
     return (f"data-derived defaults (--recipe auto; --recipe none for the plain defaults):\n"
             f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}")
 

@@ -1,41 +1,70 @@
 """Fine-tuning settings for a pretrained start: the transfer part of `--recipe auto`.
 
 A start is pretrained when `--pretrained-backbone` loads (e.g. ImageNet) weights into a fresh timm backbone, or
-when `--model-name-or-path` fine-tunes a trained or AST-converted model folder. The scratch recipe is wrong for
-it: a learning rate of 1e-3 for every layer and 20-80 epochs wash the pretrained features out before the new head
-has learned to read them. `transfer_defaults` derives instead:
+when `--model-name-or-path` fine-tunes a trained or AST-converted model folder. `transfer_defaults` then derives,
+from the kind of start (`IMAGENET_START`, `AUDIO_START`) and the scratch recipe's values:
 
 | option | pretrained start |
 | --- | --- |
-| `learning_rate` | `TRANSFER_LEARNING_RATE` for the head |
-| `layer_decay` | each layer below the head gets less, down to `STEM_LR_FRACTION` of the head's LR at the stem (the decay per layer follows from the network's depth: `layer_decay_for`) |
-| `head_only_epochs` | `HEAD_ONLY_EPOCHS` of training the new head alone first, when the head is new |
-| `num_train_epochs` | `TRANSFER_EPOCH_SHARE` of the scratch recipe's, `MIN_TRANSFER_EPOCHS`-`MAX_TRANSFER_EPOCHS` |
-| `lr_scheduler` | cosine decay after a short warmup (a fixed short run that ends on a low LR) |
-| augmentation | the scratch recipe's SpecAugment and mixup scaled by `TRANSFER_AUGMENTATION` |
-| `num_mel_bins` | `PRETRAINED_MEL_BINS` for an ImageNet start (`--pretrained-backbone`): the input height the network's 32x downsampling needs; a model folder brings its own |
+| `learning_rate` | the start's `learning_rate` (the head's) |
+| `layer_decay` | with a `stem_lr_fraction`: each layer below the head gets less, down to that share of the head's LR at the stem (the decay per layer follows from the network's depth, `layer_decay_for`); without: one LR |
+| `head_only_epochs` | epochs of training a new head alone first |
+| `num_train_epochs` | `epoch_share` of the scratch recipe's epochs, within the start's bounds |
+| `lr_scheduler`, `warmup_epochs` | the start's |
+| augmentation | the scratch recipe's SpecAugment mask counts and mixup probability, scaled |
+| `num_mel_bins` | `PRETRAINED_MEL_BINS` for an ImageNet start; a model folder brings its own input |
 
 Normalisation stays the training split's mean/std: zero mean and unit variance, as ImageNet-normalised RGB (and
 the summed 1-channel stem keeps the response to a grey image, see `audio_vit.pretrained_weights`); BatchNorm
-statistics then adapt during training. `resolve_recipe` applies these values like every derived option (an option
-the user set wins) and records them under `transfer` in `recipe.json` and the config's `training_recipe`.
+statistics then adapt during training. A new head on pretrained weights starts at zero (`load_pretrained_backbone`).
+`resolve_recipe` applies these values like every derived option (an option the user set wins) and records them,
+with the reason, under `transfer` in `recipe.json` and the config's `training_recipe`.
 
-The values were chosen on validation folds only (BENCHMARKS.md, "Transfer recipe: how it was chosen").
+The ImageNet values were chosen on validation folds only (BENCHMARKS.md, "Transfer recipe: how it was chosen");
+the audio-start values were not measured (no audio-pretrained checkpoint is available offline) and say so.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
-TRANSFER_LEARNING_RATE = 3e-4
-STEM_LR_FRACTION = 0.1
-HEAD_ONLY_EPOCHS = 1
-TRANSFER_EPOCH_SHARE = 0.5
-MIN_TRANSFER_EPOCHS, MAX_TRANSFER_EPOCHS = 10, 30
-TRANSFER_WARMUP_EPOCHS = 1.0
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """The fine-tuning values of one kind of pretrained start (see `transfer_defaults`)."""
+
+    learning_rate: float
+    stem_lr_fraction: float | None  # the stem's share of the head's LR (layer-wise decay); None: one LR for all
+    head_only_epochs: int  # when the head is new
+    epoch_share: float  # of the scratch recipe's epochs
+    min_epochs: int
+    max_epochs: int
+    lr_scheduler: str
+    warmup_epochs: float
+    mask_scale: float  # multiplies the scratch recipe's SpecAugment mask counts
+    mixup_scale: float  # multiplies its mixup probability
+    why: str
+
+
+# ImageNet weights (`--pretrained-backbone`): chosen on validation folds (BENCHMARKS.md, "Transfer recipe").
+IMAGENET_START = TransferSettings(
+    learning_rate=1e-3, stem_lr_fraction=None, head_only_epochs=0, epoch_share=1.0, min_epochs=20, max_epochs=80,
+    lr_scheduler="plateau", warmup_epochs=2.0, mask_scale=1.0, mixup_scale=1.0,
+    why="chosen on validation folds: spectrograms are far from photographs, the whole network has to move, so a "
+        "lower or layer-wise decayed LR and fewer epochs fitted worse (BENCHMARKS.md)",
+)
+# A model trained on audio (`--model-name-or-path`: a trained folder, a converted AST): not measured here (no
+# audio-pretrained checkpoint is available offline); the usual fine-tuning practice (AST, BEiT): a tenth of the
+# scratch LR, the lower layers less, half the epochs.
+AUDIO_START = TransferSettings(
+    learning_rate=1e-4, stem_lr_fraction=0.1, head_only_epochs=1, epoch_share=0.5, min_epochs=10, max_epochs=40,
+    lr_scheduler="cosine", warmup_epochs=1.0, mask_scale=1.0, mixup_scale=1.0,
+    why="not measured here: AST / BEiT fine-tuning practice for a model already trained on audio",
+)
+# Mel bins of an ImageNet start's input (a model folder brings its own): not measured above 64, which keeps the
+# input, and a distilled ViT's cost, those of the scratch models.
 PRETRAINED_MEL_BINS = 64
-# Multipliers of the scratch recipe's augmentation (SpecAugment mask counts, mixup probability).
-TRANSFER_AUGMENTATION = {"masks": 1.0, "mixup": 1.0}
 
 
 def pretrained_start(model_args) -> dict[str, Any] | None:
@@ -48,7 +77,7 @@ def pretrained_start(model_args) -> dict[str, Any] | None:
     return None
 
 
-def layer_decay_for(num_layer_ids: int, stem_fraction: float = STEM_LR_FRACTION) -> float:
+def layer_decay_for(num_layer_ids: int, stem_fraction: float) -> float:
     """The layer-wise LR decay that gives the stem (layer id 0) `stem_fraction` of the head's (top id) LR."""
     if num_layer_ids < 2:
         return 1.0
@@ -73,6 +102,10 @@ def count_layer_ids(model_args) -> int:
     return layer_ids(model)[1]
 
 
+def settings_for(start: dict[str, Any]) -> TransferSettings:
+    return IMAGENET_START if start["kind"] == "pretrained_backbone" else AUDIO_START
+
+
 def transfer_defaults(start: dict[str, Any], scratch: dict[str, Any], num_layer_ids: int,
                       parts: tuple[str, ...]) -> dict[str, Any]:
     """The options that replace the scratch recipe's `scratch` values for the pretrained `start` (see module docstring).
@@ -83,25 +116,26 @@ def transfer_defaults(start: dict[str, Any], scratch: dict[str, Any], num_layer_
         num_layer_ids (`int`): depth ids of the model (`count_layer_ids`), for the layer-wise decay.
         parts (`tuple[str]`): the recipe parts being derived (a model folder brings its features: no mel bins here).
     """
-    options: dict[str, Any] = {}
+    settings, options = settings_for(start), {}
     if "features" in parts and start["kind"] == "pretrained_backbone":
         options["num_mel_bins"] = PRETRAINED_MEL_BINS
     if "training" in parts:
-        epochs = round(scratch["num_train_epochs"] * TRANSFER_EPOCH_SHARE)
+        epochs = round(scratch["num_train_epochs"] * settings.epoch_share)
         options.update(
-            learning_rate=TRANSFER_LEARNING_RATE,
-            layer_decay=layer_decay_for(num_layer_ids),
-            head_only_epochs=HEAD_ONLY_EPOCHS if start["new_head"] else 0,
-            num_train_epochs=min(MAX_TRANSFER_EPOCHS, max(MIN_TRANSFER_EPOCHS, epochs)),
-            lr_scheduler="cosine",
-            warmup_epochs=TRANSFER_WARMUP_EPOCHS,
+            learning_rate=settings.learning_rate,
+            layer_decay=(layer_decay_for(num_layer_ids, settings.stem_lr_fraction)
+                         if settings.stem_lr_fraction is not None else None),
+            head_only_epochs=settings.head_only_epochs if start["new_head"] else 0,
+            num_train_epochs=min(settings.max_epochs, max(settings.min_epochs, epochs)),
+            lr_scheduler=settings.lr_scheduler,
+            warmup_epochs=settings.warmup_epochs,
         )
     if "augmentation" in parts:
         for name in ("num_freq_masks", "num_time_masks"):
             if name in scratch:
-                options[name] = int(math.floor(scratch[name] * TRANSFER_AUGMENTATION["masks"] + 0.5))
+                options[name] = int(math.floor(scratch[name] * settings.mask_scale + 0.5))
         if "mixup_prob" in scratch:
-            options["mixup_prob"] = round(scratch["mixup_prob"] * TRANSFER_AUGMENTATION["mixup"], 3)
+            options["mixup_prob"] = round(scratch["mixup_prob"] * settings.mixup_scale, 3)
     return options
 
 
@@ -113,7 +147,7 @@ def add_transfer_defaults(model_args, derived: dict[str, Any], parts: tuple[str,
         return None
     options = transfer_defaults(start, derived, count_layer_ids(model_args), parts)
     derived.update(options)
-    return {"start": describe_start(start), "options": sorted(options)}
+    return {"start": describe_start(start), "options": sorted(options), "why": settings_for(start).why}
 
 
 def describe_start(start: dict[str, Any]) -> str:
@@ -122,4 +156,5 @@ def describe_start(start: dict[str, Any]) -> str:
     return f"model folder {start['source']}" + (" (new head)" if start["new_head"] else "")
 
 
-__all__ = ["add_transfer_defaults", "count_layer_ids", "describe_start", "layer_decay_for", "pretrained_start", "transfer_defaults"]
+__all__ = ["AUDIO_START", "IMAGENET_START", "TransferSettings", "add_transfer_defaults", "count_layer_ids",
+           "describe_start", "layer_decay_for", "pretrained_start", "settings_for", "transfer_defaults"]
