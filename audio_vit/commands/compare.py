@@ -3,11 +3,15 @@ r"""`audio-vit compare`: baselines and the package's model on the same folds, in
     audio-vit compare --data-dir ../shared/data/fsdd --group-column speaker --num-folds 5 --quick \
         --output-dir outputs/compare_fsdd
     audio-vit compare --data-dir DIR --fold-column fold --models logreg svm cnn2d vit --output-dir OUT
+    audio-vit compare --data-dir DIR --fold-column fold --models rf vit timm:tf_efficientnet_lite0 \
+        timm:tf_efficientnet_lite0@lite0.pth vit-distilled:timm:tf_efficientnet_lite0@lite0.pth --output-dir OUT
 
 Models: logreg, knn, gnb, svm, rf (scikit-learn on MFCC-40 + delta mean/std), cnn1d (raw waveform), cnn2d
 (UrbanSound8K-tutorial CNN on log-mel), vit (`audio-vit train` with the data flags and any train flags given
-here), vit-plain (the same with --recipe none: the recipe before data-derived defaults) and timm:NAME (the
-same training with a timm backbone). Default: all of them with timm:mobilenetv2_100 and timm:resnet18, but
+here), vit-plain (the same with --recipe none: the recipe before data-derived defaults), timm:NAME (the
+same training with a timm backbone), timm:NAME@WEIGHTS (the same from pretrained weights, with the transfer
+recipe) and vit-distilled:TEACHER (per fold the TEACHER, e.g. timm:NAME@WEIGHTS, trained on the fold's training
+folds, then vit trained with --teacher on it: no test fold leaks). Default: all of them with timm:mobilenetv2_100 and timm:resnet18, but
 without svm and the timm models on more than 20,000 clips; --quick leaves out vit-plain and the timm models. Writes OUTPUT_DIR/compare_results.json,
 compare_results.md and compare.png (accuracy and macro F1, mean ± std over folds), and one cross-validation
 report per model in OUTPUT_DIR/models/<model>/. Re-running skips finished folds.
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..evaluation.compare import compare_models
     from ..evaluation.cross_validate import prepare_folds
     from ..evaluation.folds import read_folds_csv
-    from ..evaluation.models import PACKAGE_MODELS, check_model_name, default_models, training_argv
+    from ..evaluation.models import check_model_name, default_models, is_package_model, training_argv
     from ..training import parse_training_args
     from .cross_validate import configure_logging
     for name in compare_args.models or ():
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("compare's baselines (scikit-learn, the CNNs) are single-label and the data has several "
                          "labels per clip; use `audio-vit cross-validate` (mAP per fold) for multi-label data")
     models = compare_args.models or default_models(len(read_folds_csv(context.folds_csv)["fold"]), compare_args.quick)
-    if any(name in PACKAGE_MODELS or name.startswith("timm:") for name in models):
+    if any(is_package_model(name) for name in models):
         parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
     from ..evaluation.processes import num_processes
 
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     result = compare_models(models, context, cv_args.output_dir, cv_args.seeds,
                             command="audio-vit compare " + shlex.join(argv))
     for row in result["models"]:
-        print(f"{row['model']:<22} accuracy {row['accuracy']['mean'] * 100:6.2f} ± {row['accuracy']['std'] * 100:5.2f} %"
+        print(f"{row['model']:<40} accuracy {row['accuracy']['mean'] * 100:6.2f} ± {row['accuracy']['std'] * 100:5.2f} %"
               f"  macro F1 {row['macro_f1']['mean'] * 100:6.2f} %  train {row['train_seconds']['mean']:.1f} s/fold")
     for name, error in result["failures"].items():
         print(f"{name}: FAILED: {error}", file=sys.stderr)

@@ -13,6 +13,8 @@ writes OUTPUT_DIR/cv_results.json, cv_results.md (per fold, mean ± std, per cla
 from its last checkpoint. Under `accelerate launch` with several processes, train one fold per launch
 (a training ends accelerate's process group):
     for f in 1 2 3 4 5; do accelerate launch -m audio_vit.cli cross-validate ... --folds $f; done
+--model picks another package model (timm:NAME, timm:NAME@WEIGHTS for a pretrained start, vit-distilled:TEACHER:
+per fold the teacher first, on the same training folds, then the ViT distilled from it).
 """
 from __future__ import annotations
 
@@ -29,20 +31,25 @@ def configure_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..evaluation.arguments import forwarded_data_flags, parse_evaluation_args
+    from ..evaluation.arguments import CrossValidateModelArguments, forwarded_data_flags, parse_evaluation_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    cv_args, data_args, train_flags = parse_evaluation_args(argv, prog="audio-vit cross-validate", description=__doc__)
+    cv_args, data_args, model_args, train_flags = parse_evaluation_args(
+        argv, extra=(CrossValidateModelArguments,), prog="audio-vit cross-validate", description=__doc__)
     # imported after parsing, so that --help loads no torch
     from ..evaluation.cross_validate import cross_validate_model, prepare_folds
-    from ..evaluation.models import training_argv
+    from ..evaluation.models import check_model_name, display_name, is_package_model, training_argv
     from ..training import parse_training_args
+    if not is_package_model(check_model_name(model_args.model)):
+        raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit, vit-plain, "
+                         "timm:NAME[@WEIGHTS], vit-distilled:TEACHER); compare runs the baselines")
     configure_logging()
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
     parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
-    summary = cross_validate_model("vit", context, cv_args.output_dir, cv_args.seeds, folds=cv_args.folds,
-                                   title="Cross-validation: audio_vit",
+    title = "audio_vit" if model_args.model == "vit" else display_name(model_args.model)
+    summary = cross_validate_model(model_args.model, context, cv_args.output_dir, cv_args.seeds, folds=cv_args.folds,
+                                   title=f"Cross-validation: {title}",
                                    command="audio-vit cross-validate " + shlex.join(argv))
     if not summary:  # a non-main process under accelerate launch
         return 0

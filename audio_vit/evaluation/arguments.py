@@ -41,11 +41,24 @@ class CrossValidationArguments:
 
 
 @dataclass
+class CrossValidateModelArguments:
+    model: str = field(
+        default="vit",
+        metadata={"help": "The package model to cross-validate: vit (default), vit-plain, timm:NAME, timm:NAME@WEIGHTS "
+                  "(pretrained start, transfer recipe) or vit-distilled:TEACHER (per fold the TEACHER is trained on "
+                  "the fold's training folds first, in seed<S>/fold<F>/teacher, then vit with --teacher on it)."},
+    )
+
+
+@dataclass
 class CompareArguments:
     models: Optional[list[str]] = field(
         default=None,
         metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit vit-plain timm:NAME (vit-plain: "
-                  "the package's training with --recipe none, the recipe before data-derived defaults). Default: all "
+                  "the package's training with --recipe none, the recipe before data-derived defaults), "
+                  "timm:NAME@WEIGHTS (from pretrained weights: a file, folder, cached Hub repo or timm tag; transfer "
+                  "recipe), vit-distilled:TEACHER (vit trained with --teacher on TEACHER's model of the same fold, "
+                  "e.g. vit-distilled:timm:tf_efficientnet_lite0@lite0.pth). Default: all "
                   "of them with timm:mobilenetv2_100 and timm:resnet18; without vit-plain and the timm models under "
                   "--quick; without svm and the timm models on more than 20,000 clips."},
     )

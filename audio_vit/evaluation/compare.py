@@ -3,7 +3,9 @@
     context = prepare_folds(data_args, "out/compare", num_folds=5)
     rows = compare_models(["logreg", "svm", "vit"], context, "out/compare")
 
-Each model is cross-validated in `out/compare/models/<model>/` (resumable, see `cross_validate.py`); the table
+Each model is cross-validated in `out/compare/models/<model>/` (resumable, see `cross_validate.py`; a
+`vit-distilled:TEACHER` row trains or reuses the TEACHER row's fold runs there, so list the teacher first to have
+both rows, or only the student to train the teachers quietly in the teacher's folder); the table
 goes to `compare_results.json`, `compare_results.md` and `compare.png` (accuracy and macro F1, mean ± std).
 """
 from __future__ import annotations
@@ -14,15 +16,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .cross_validate import check_finished_runs, cross_validate_model
-from .models import FoldContext, check_model_name, describe
+from .models import FoldContext, check_model_name, describe, display_name, model_folder_name
 from .processes import is_main_process
 from .report import compare_markdown, plot_comparison, write_json
 
 logger = logging.getLogger(__name__)
-
-
-def model_folder_name(name: str) -> str:
-    return name.replace(":", "_").replace("/", "_")
 
 
 def comparison_row(name: str, summary: dict) -> dict:
@@ -31,7 +29,7 @@ def comparison_row(name: str, summary: dict) -> dict:
     speeds = [r["inference_clips_per_second"] for r in runs if r.get("inference_clips_per_second") is not None]
     parameters = [r["parameters"] for r in runs if r.get("parameters") is not None]
     return {
-        "model": name, "description": describe(name), "accuracy": summary["accuracy"],
+        "model": display_name(name), "description": describe(name), "accuracy": summary["accuracy"],
         "macro_f1": summary["macro_f1"], "train_seconds": summary["train_seconds"],
         "parameters": int(round(statistics.mean(parameters))) if parameters else None,
         "inference_clips_per_second": statistics.median(speeds) if speeds else None,
@@ -46,6 +44,7 @@ def compare_models(models: Sequence[str], context: FoldContext, output_dir, seed
     A model that fails is reported (its error in the JSON and the markdown) and the others still run.
     """
     output_dir = Path(output_dir)
+    context.models_dir = output_dir / "models"  # a distilled ViT reuses its teacher row's fold runs
     for name in models:
         check_model_name(name)
         check_finished_runs(name, context, output_dir / "models" / model_folder_name(name))

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .folds import FOLDS_CSV_NAME, assign_folds, check_folds, read_folds_csv, sort_folds, write_folds_csv
-from .models import FoldContext, run_fold, run_settings
+from .models import RESULT_NAME, FoldContext, run_fold, run_settings
 from .processes import is_main_process, num_processes, wait_for_everyone
 from .report import summarize_runs, write_cv_report, write_json
 
 logger = logging.getLogger(__name__)
 
 FOLDS_INFO_NAME = "folds.json"
-RESULT_NAME = "result.json"
 
 
 def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, stratify: bool = True) -> FoldContext:

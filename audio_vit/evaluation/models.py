@@ -7,7 +7,14 @@ Model names:
 - `vit-plain`: the same with `--recipe none`, the plain defaults the package had before its options were derived
   from the data (the previous recipe, the reference every change of the default is measured against);
 - `timm:NAME` (e.g. `timm:resnet18`, `timm:mobilenetv2_100`): the same training with `--backbone timm
-  --timm-model-name NAME` (weights from scratch: the Hub is not reached offline).
+  --timm-model-name NAME` (weights from scratch: the Hub is not reached offline);
+- `timm:NAME@SOURCE` (e.g. `timm:tf_efficientnet_lite0@/path/lite0.pth`): the same, started from pretrained weights
+  (`--pretrained-backbone SOURCE`: a weight file or folder, a cached Hub repo or a timm tag), so the transfer recipe
+  applies; beside its from-scratch twin `timm:NAME` it shows what the pretrained start is worth;
+- `vit-distilled:TEACHER` (e.g. `vit-distilled:timm:tf_efficientnet_lite0@/path/lite0.pth`): per fold, the
+  package model TEACHER is trained first (or its finished fold reused, from the same comparison or an earlier run in
+  the same folder), on the same training folds, so it never sees the fold's test clips; then `vit` is trained with
+  `--teacher` set to that fold's teacher.
 
 Every run returns the test fold's confusion matrix, the training seconds, the parameter count and the
 inference speed (clips per second of the model's forward pass / predict on precomputed inputs, batch 64,
@@ -16,6 +23,7 @@ decoding and feature extraction excluded).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +36,10 @@ from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
 from .cnn import CNN_MODELS
 from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
 from .processes import is_main_process
-from .report import MULTI_LABEL_SCORES, confusion_from_predictions
+from .report import MULTI_LABEL_SCORES, confusion_from_predictions, write_json
+
+logger = logging.getLogger(__name__)
+RESULT_NAME = "result.json"  # one finished (model, seed, fold) run
 
 # The package's own training (plus timm:NAME): the `audio-vit train` flags each model adds.
 PACKAGE_MODELS = {"vit": [], "vit-plain": ["--recipe", "none"]}
@@ -49,13 +60,51 @@ def default_models(num_clips: int, quick: bool = False) -> list[str]:
 INFERENCE_BATCH = 64
 
 
+DISTILLED_PREFIX = "vit-distilled:"
+
+
+def is_package_model(name: str) -> bool:
+    """Whether `name` is trained by the package's own training (vit, vit-plain, timm:NAME[@SOURCE], vit-distilled:...)."""
+    return name in PACKAGE_MODELS or name.startswith(("timm:", DISTILLED_PREFIX))
+
+
+def split_timm_name(name: str) -> tuple[str, str | None]:
+    """`timm:NAME[@SOURCE]` -> (NAME, SOURCE or None)."""
+    architecture, _, source = name[len("timm:"):].partition("@")
+    return architecture, source or None
+
+
+def teacher_of(name: str) -> str | None:
+    """The teacher model name of `vit-distilled:TEACHER`, else None."""
+    return name[len(DISTILLED_PREFIX):] if name.startswith(DISTILLED_PREFIX) else None
+
+
+def display_name(name: str) -> str:
+    """The name shown in tables and used for run folders: a pretrained source path shortened to its file name."""
+    teacher = teacher_of(name)
+    if teacher is not None:
+        return DISTILLED_PREFIX + display_name(teacher)
+    if name.startswith("timm:"):
+        architecture, source = split_timm_name(name)
+        return f"timm:{architecture}" + (f"@{Path(source).name or source}" if source else "")
+    return name
+
+
+def model_folder_name(name: str) -> str:
+    return display_name(name).replace(":", "_").replace("/", "_")
+
+
 def check_model_name(name: str) -> str:
     if name in CLASSIC_MODELS or name in CNN_MODELS or name in PACKAGE_MODELS:
         return name
-    if name.startswith("timm:") and len(name) > len("timm:"):
+    if name.startswith("timm:") and split_timm_name(name)[0] and not name.endswith("@"):
         return name
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS))} "
-                     "or timm:NAME (e.g. timm:resnet18)")
+    teacher = teacher_of(name)
+    if teacher is not None and is_package_model(teacher) and teacher_of(teacher) is None:
+        return check_model_name(teacher) and name
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS))}, "
+                     "timm:NAME (e.g. timm:resnet18), timm:NAME@WEIGHTS (a pretrained start) or vit-distilled:TEACHER "
+                     "(TEACHER one of vit, vit-plain, timm:NAME[@WEIGHTS])")
 
 
 def describe(name: str) -> str:
@@ -67,7 +116,14 @@ def describe(name: str) -> str:
         return "audio_vit default training (`audio-vit train` + data flags)"
     if name == "vit-plain":
         return "audio_vit with the plain defaults (`--recipe none`: the recipe before data-derived defaults)"
-    return f"audio_vit training with the timm backbone {name[5:]} (from scratch)"
+    teacher = teacher_of(name)
+    if teacher is not None:
+        return f"the default ViT distilled from a {display_name(teacher)} teacher trained on the same folds (--teacher)"
+    architecture, source = split_timm_name(name)
+    if source:
+        return f"audio_vit training with the timm backbone {architecture} from pretrained weights {Path(source).name} " \
+               "(transfer recipe)"
+    return f"audio_vit training with the timm backbone {architecture} (from scratch)"
 
 
 @dataclass
@@ -81,6 +137,9 @@ class FoldContext:
     data_flags: list[str] = field(default_factory=list)  # processing flags handed to the package's training
     train_flags: list[str] = field(default_factory=list)  # extra `audio-vit train` flags for vit/timm models
     cnn_epochs: int = 30
+    # Where the runs of the other models of a comparison live (`<models_dir>/<model>/seed<S>/fold<F>`): a distilled
+    # ViT reuses its teacher's fold run from there. None (cross-validate): the teacher is trained in the run folder.
+    models_dir: Optional[Path] = None
     _clips: object = None
     _inputs: dict = field(default_factory=dict)
     _window_extractor: object = None
@@ -172,8 +231,10 @@ def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, mo
             *(["--multi-label", "true", "--label-separator", ","] if context.multi_label else []), *context.data_flags,
             *context.train_flags, "--seed", str(seed), "--output-dir", str(model_dir)]
     if name.startswith("timm:"):
-        argv += ["--backbone", "timm", "--timm-model-name", name[len("timm:"):]]
-    else:
+        architecture, source = split_timm_name(name)
+        argv += ["--backbone", "timm", "--timm-model-name", architecture]
+        argv += ["--pretrained-backbone", source] if source else []
+    elif teacher_of(name) is None:
         argv += PACKAGE_MODELS[name]
     if (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir()):
         argv += ["--resume-from-checkpoint", "latest"]  # an interrupted fold continues where it stopped
@@ -190,6 +251,9 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     model_dir = run_dir / "model"
     started = time.perf_counter()
     argv = training_argv(name, context, test_fold, seed, model_dir)
+    teacher = teacher_of(name)
+    if teacher is not None:
+        argv += ["--teacher", teacher_model_dir(teacher, context, test_fold, seed, run_dir)]
     # The user's flags win even where their value is a plain default (`--stem patch`), as in `audio-vit train`.
     results = train(*parse_training_args(argv), explicit=explicit_option_names(argv))
     train_seconds = time.perf_counter() - started
@@ -228,7 +292,50 @@ def run_settings(name: str, context: FoldContext) -> dict:
         return {"epochs": context.cnn_epochs}
     if name in CLASSIC_MODELS:
         return {}
-    return {"train_flags": list(context.data_flags) + list(context.train_flags)}
+    settings = {"train_flags": list(context.data_flags) + list(context.train_flags)}
+    if name.startswith("timm:") and split_timm_name(name)[1]:
+        settings["pretrained_backbone"] = str(Path(split_timm_name(name)[1]).expanduser().resolve())
+    teacher = teacher_of(name)
+    if teacher is not None:
+        settings["teacher"] = {"model": teacher, **run_settings(teacher, context)}
+    return settings
+
+
+def teacher_model_dir(teacher: str, context: FoldContext, test_fold: str, seed: int, run_dir: Path) -> str:
+    """The model folder of `teacher` trained on this fold's training folds: the teacher row's run of the same
+    comparison (or an earlier one in the same folder) when finished, else trained now (into that row's folder, which
+    the row then reuses; into `run_dir/teacher` under cross-validate)."""
+    from .processes import num_processes
+
+    teacher_dir = (context.models_dir / model_folder_name(teacher) / f"seed{seed}" / f"fold{test_fold}"
+                   if context.models_dir is not None else run_dir / "teacher")
+    if not (teacher_dir / RESULT_NAME).is_file() and num_processes() > 1:
+        raise ValueError(f"the teacher {teacher} of fold {test_fold} is not trained yet ({teacher_dir}); under several "
+                         "processes train the teacher's folds first (compare/cross-validate it alone), then the student")
+    result = fold_result(teacher, context, test_fold, seed, teacher_dir)
+    return str(result["model_dir"])
+
+
+def fold_result(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Path) -> dict:
+    """The result of `name` on (seed, test fold) in `run_dir`: read from its `result.json` when that run finished
+    (with the same settings), else trained now and written there (by the main process; the others get {})."""
+    result_file = Path(run_dir) / RESULT_NAME
+    settings = run_settings(name, context)
+    if result_file.is_file():
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+        if result.get("settings", {}) != settings:
+            raise ValueError(f"{result_file} was made with {result.get('settings')}, this run asks for {settings}; "
+                             f"use another --output-dir (or delete {run_dir} to redo it)")
+        logger.info("%s seed %s fold %s: finished earlier, reused (%s)", name, seed, test_fold, result_file)
+        return result
+    logger.info("%s seed %s fold %s: training", name, seed, test_fold)
+    result = {"model": name, "seed": seed, "fold": test_fold, "settings": settings,
+              **run_fold(name, context, test_fold, seed, run_dir)}
+    if not is_main_process():
+        return {}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_json(result_file, result)
+    return result
 
 
 def run_fold(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Optional[Path] = None) -> dict:

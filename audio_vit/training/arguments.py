@@ -103,11 +103,17 @@ class ModelArguments:
     stem_channels: list[int] = field(
         default_factory=lambda: [32, 64, 128], metadata={"help": "Channels of the conv-stem layers.", "nargs": "+"}
     )
+    distillation_token: bool = field(
+        default=False,
+        metadata={"help": "Scratch ViT: a distillation token with its own head (DeiT); with --teacher that head learns "
+                  "the teacher's predictions, the class head the labels; the logits are the mean of the two."},
+    )
 
     CONFIG_FIELDS = (
         "backbone", "timm_model_name", "patch_size", "frequency_stride", "time_stride", "hidden_size",
         "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_dropout_prob",
         "attention_probs_dropout_prob", "drop_path_rate", "classifier_dropout", "pooling", "stem", "stem_channels",
+        "distillation_token",
     )
     FEATURE_FIELDS = (
         "sampling_rate", "n_fft", "win_length", "hop_length", "num_mel_bins", "f_min", "f_max", "top_db", "max_length",
@@ -124,6 +130,8 @@ class ModelArguments:
         if timm_kwargs is not None and not isinstance(timm_kwargs, dict):
             raise ValueError(f"--timm-kwargs must be a JSON object (a mapping), got {timm_kwargs!r}")
         kwargs["timm_kwargs"] = timm_kwargs
+        # The DeiT student: the token gets its own head (AST's pooling="cls_distillation" feeds it to the one head).
+        kwargs["distillation_head"] = bool(self.distillation_token) and self.pooling != "cls_distillation"
         kwargs.update(num_mel_bins=self.num_mel_bins, max_length=self.max_length or DEFAULT_MAX_LENGTH)
         return kwargs
 
@@ -235,6 +243,20 @@ class TrainingArguments:
         metadata={"help": "Draw training clips with probability 1/(clips of their class), so rare classes are seen "
                   "as often as common ones (auto recipe: on when the largest class is 3x the smallest)."},
     )
+    teacher: str | None = field(
+        default=None,
+        metadata={"help": "Distil a trained model folder (timm or ViT, same labels) into the model being trained: "
+                  "the loss adds the teacher's predictions of each augmented batch (DeiT); the saved model does not "
+                  "need the teacher. --recipe auto takes the teacher's feature options."},
+    )
+    distillation_type: str = field(
+        default="soft", metadata={"help": "With --teacher: 'soft' (KL to the teacher's softmax at --distillation-tau) "
+                                  "or 'hard' (cross-entropy to the teacher's class)."}
+    )
+    distillation_alpha: float = field(
+        default=0.5, metadata={"help": "With --teacher: weight of the teacher term; the label term gets 1 - alpha."}
+    )
+    distillation_tau: float = field(default=1.0, metadata={"help": "With --teacher: temperature of the soft term."})
     seeds: list[int] | None = field(
         default=None,
         metadata={"help": "Train once per seed (into OUTPUT_DIR/seed-N) and report test accuracy as mean ± std "
@@ -269,6 +291,11 @@ class TrainingArguments:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.distillation_type not in ("soft", "hard"):
+            raise ValueError(f"distillation_type={self.distillation_type!r} is not supported; use 'soft' or 'hard'")
+        if not 0.0 <= self.distillation_alpha <= 1.0 or self.distillation_tau <= 0:
+            raise ValueError(f"distillation_alpha={self.distillation_alpha} must be in [0, 1] and distillation_tau="
+                             f"{self.distillation_tau} > 0")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay={self.ema_decay} must be in [0, 1) (or unset for no EMA)")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..data.profile import DataProfile
 from ..model_folder import PREPROCESSOR_NAME, RECIPE_NAME
+from .transfer_recipe import add_transfer_defaults
 # Feature options a model or prepared folder fixes (its preprocessor_config.json).
 FEATURE_OPTIONS = ("sampling_rate", "hop_length", "win_length", "n_fft", "num_mel_bins", "f_max", "max_length")
 # Standard rates, low to high; the derived rate is the highest one not above the data's median rate.
@@ -294,11 +295,15 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
         if model_args.model_name_or_path:
             fixed = {**folder_features(model_args.model_name_or_path), **fixed}
             parts = ("training", "augmentation")
+    if getattr(args, "teacher", None):  # a distilled student sees the spectrograms its teacher was trained on
+        fixed = {**folder_features(args.teacher), **fixed}
     derived = {**validation, **derive_defaults(profile, fixed=fixed, train_fraction=train_fraction, parts=parts)}
     if multi_label:
         # Multi-label clips have no single class to balance on (and their label strings are combinations).
         derived["balanced_sampling"] = False
-    return _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
+    transfer = add_transfer_defaults(model_args, derived, parts)  # fine-tuning settings for a pretrained start
+    record = _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
+    return {**record, "transfer": transfer} if transfer else record
 
 
 def resolve_prepare_recipe(data_args, prepare_args, explicit: set[str]) -> dict[str, Any] | None:
@@ -327,8 +332,11 @@ def format_recipe(record: dict[str, Any]) -> str:
     """Lines for the terminal: the profile and every derived option."""
     options = ", ".join(f"{name}={value}" for name, value in record["applied"].items())
     kept = f"\n  kept from the command line / config: {', '.join(record['kept'])}" if record["kept"] else ""
+    transfer = (f"\n  pretrained start, {record['transfer']['start']}: fine-tuning values for "
+                f"{', '.join(record['transfer']['options'])} ({record['transfer']['why']})"
+                if record.get("transfer") else "")
     return (f"data-derived defaults (--recipe auto; --recipe none for the plain defaults):\n"
-            f"  data: {record['profile_text']}\n  set: {options}{kept}")
+            f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}")
 
 
 __all__ = ["derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",

@@ -36,6 +36,7 @@ from ..model_folder import (
 from .arguments import ModelArguments, TrainingArguments, non_default_options
 from .auto_recipe import format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
+from .distillation import DISTILLATION_REPORT_NAME, build_distillation, distillation_record, training_loss
 from .evaluation_task import EvaluationTask, multi_hot_labels
 from .nonfinite import NonFiniteGuard, gradient_norm
 from .optimization import LRSchedule, ModelEMA, build_optimizer
@@ -80,6 +81,7 @@ class Run:
     steps_per_epoch: int
     task: EvaluationTask  # single- or multi-label: metrics, evaluation, log line, test record
     guard: NonFiniteGuard  # skips and counts non-finite steps; stops a run that keeps producing them
+    distillation: Optional[Any] = None  # `--teacher`: the DistillationLoss wrapping the teacher
 
     @property
     def eval_model(self):
@@ -124,8 +126,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
     model = build_model(model_args, prepared.id2label, multi_label=prepared.multi_label)
     if recipe is not None:  # saved with the model: which options came from the data, and what the data was
-        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile")}
+        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile", "transfer")
+                                        if key in recipe}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
+    distillation = build_distillation(args, prepared, accelerator.device)  # None without --teacher
     optimizer = build_optimizer(model, args)
     epoch_steps = steps_per_epoch(train_loader, accelerator, args)
     schedule = build_schedule(optimizer, args, epoch_steps)
@@ -136,6 +140,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     head_only = HeadOnlyThenUnfreeze(accelerator.unwrap_model(model), args.head_only_epochs)
     if pretrained_report is not None and accelerator.is_main_process:
         write_json_atomic(output_dir / PRETRAINED_REPORT_NAME, pretrained_report.to_dict())
+    if distillation is not None and accelerator.is_main_process:
+        write_json_atomic(output_dir / DISTILLATION_REPORT_NAME, distillation_record(args))
     ema = ModelEMA(accelerator.unwrap_model(model), args.ema_decay) if args.ema_decay else None
     # The schedule (and EMA) are not prepared (the schedule counts optimizer steps of this process itself),
     # but they travel with save_state/load_state.
@@ -145,7 +151,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
 
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
               augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task,
-              NonFiniteGuard(args.max_consecutive_nonfinite_steps))
+              NonFiniteGuard(args.max_consecutive_nonfinite_steps), distillation)
     start_logging(run, model_args, data_args, aug_config)
     metrics = task.metrics()
     epochs_this_run = 0
@@ -258,7 +264,7 @@ def train_epoch(run: Run) -> float:
             targets = batch["labels"]
             if args.label_smoothing:
                 targets = smooth_targets(targets, run.prepared.num_labels, args.label_smoothing)
-            loss = model(input_values=batch["input_values"], attention_mask=batch.get("attention_mask"), labels=targets).loss
+            loss = training_loss(model, batch, targets, run.distillation)  # + the teacher term with --teacher
             run.guard.observe_loss(loss)
             accelerator.backward(loss)
             step_taken = accelerator.sync_gradients and optimizer_step(run)

@@ -1,0 +1,158 @@
+"""Distillation (`audio-vit train --teacher`): the loss wrapper's arithmetic, the distillation token's head, the
+teacher's input, and a teacher -> student run on tiny data whose training loss is checked term by term; the saved
+student loads and predicts without the teacher."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
+from audio_vit.model_folder import load_feature_extractor, load_model
+from audio_vit.training import distillation as distillation_module
+from audio_vit.training import parse_training_args, train
+from audio_vit.training import trainer as trainer_module
+from audio_vit.training.distillation import DistillationLoss, check_teacher_features, renormalizer
+from conftest import tiny_config_kwargs
+from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
+
+
+class FixedTeacher(nn.Module):
+    """Returns the logits it was given, whatever the input (and records the input it saw)."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.seen = None
+
+    def forward(self, input_values, attention_mask=None):
+        self.seen = input_values
+        return SequenceClassifierOutput(logits=self.logits)
+
+
+def test_soft_and_hard_terms_and_their_weighting():
+    torch.manual_seed(0)
+    student_logits, teacher_logits = torch.randn(4, 3), torch.randn(4, 3)
+    labels = torch.tensor([0, 1, 2, 1])
+    outputs = SequenceClassifierOutput(loss=F.cross_entropy(student_logits, labels), logits=student_logits)
+    batch = {"input_values": torch.randn(4, 16, 32)}
+    tau, alpha = 2.0, 0.3
+    soft = DistillationLoss(FixedTeacher(teacher_logits), "soft", alpha=alpha, tau=tau)
+    loss = soft(nn.Identity(), batch, outputs, labels)
+    # KL(teacher || student) at temperature tau, per clip, averaged over the batch, times tau^2 (Hinton et al.)
+    p_teacher = F.softmax(teacher_logits / tau, dim=-1)
+    expected_kl = (p_teacher * (p_teacher.log() - F.log_softmax(student_logits / tau, dim=-1))).sum(-1).mean() * tau**2
+    assert soft.last_terms["distillation"] == pytest.approx(float(expected_kl), rel=1e-5)
+    assert float(loss) == pytest.approx((1 - alpha) * float(outputs.loss) + alpha * float(expected_kl), rel=1e-5)
+    hard = DistillationLoss(FixedTeacher(teacher_logits), "hard", alpha=1.0)
+    expected_ce = F.cross_entropy(student_logits, teacher_logits.argmax(-1))
+    assert float(hard(nn.Identity(), batch, outputs, labels)) == pytest.approx(float(expected_ce), rel=1e-6)
+    assert hard.teacher.training is False and not hard.teacher.weight.requires_grad
+    hard.train()
+    assert hard.teacher.training is False  # the teacher stays in eval mode
+    with pytest.raises(ValueError, match="distillation_type='medium'"):
+        DistillationLoss(FixedTeacher(teacher_logits), "medium")
+
+
+def test_distillation_token_head_gets_the_teacher_term_and_the_class_head_the_labels():
+    config = AudioViTConfig(**tiny_config_kwargs(distillation_token=True, distillation_head=True, pooling="mean"))
+    student = AudioViTForAudioClassification(config).eval()
+    batch = {"input_values": torch.randn(2, 16, 32)}
+    labels = torch.tensor([0, 2])
+    outputs = student(input_values=batch["input_values"], labels=labels)
+    assert outputs.class_logits.shape == outputs.distillation_logits.shape == (2, 3)
+    torch.testing.assert_close(outputs.logits, (outputs.class_logits + outputs.distillation_logits) / 2)
+    assert len(student.get_classifier()) == 2  # both heads stay trainable under --head-only-epochs
+    teacher_logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    loss = DistillationLoss(FixedTeacher(teacher_logits), "hard", alpha=0.5)(student, batch, outputs, labels)
+    expected = 0.5 * F.cross_entropy(outputs.class_logits, labels) + 0.5 * F.cross_entropy(
+        outputs.distillation_logits, torch.tensor([0, 1]))
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="distillation_head=True needs distillation_token=True"):
+        AudioViTConfig(**tiny_config_kwargs(distillation_head=True))
+
+
+def test_teacher_input_is_renormalised_and_other_features_refused():
+    student = AudioViTFeatureExtractor(num_mel_bins=16).with_statistics(mean=-30.0, std=12.0)
+    teacher = AudioViTFeatureExtractor(num_mel_bins=16).with_statistics(mean=-25.0, std=10.0)
+    decibels = torch.randn(2, 16, 8) * 12 - 30
+    to_teacher = renormalizer(student, teacher)
+    torch.testing.assert_close(to_teacher(student.normalize(decibels)), teacher.normalize(decibels))
+    assert renormalizer(student, student) is None
+    check_teacher_features(student, AudioViTFeatureExtractor(num_mel_bins=16, n_fft=400, win_length=None), "t")
+    with pytest.raises(ValueError, match=r"hop_length 320 \(teacher\) vs 160 \(student\), num_mel_bins 64 \(teacher\) vs 16"):
+        check_teacher_features(student, AudioViTFeatureExtractor(num_mel_bins=64, hop_length=320), "teacher_dir")
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return make_tone_dataset(tmp_path_factory.mktemp("tones"))
+
+
+def test_teacher_student_run_adds_the_teacher_term_and_the_student_stands_alone(tones, tmp_path, monkeypatch):
+    teacher_dir, student_dir, cache = tmp_path / "teacher", tmp_path / "student", tmp_path / "cache"
+    train(*parse_training_args(tiny_train_argv(tones, teacher_dir, cache, "--num-train-epochs", "2", "--pooling",
+                                               "mean")))
+    teacher = load_model(teacher_dir)
+    teacher_extractor = load_feature_extractor(teacher_dir)
+
+    # Spy on the trainer's loss: record each batch, the loss and the two terms the wrapper computed.
+    seen = []
+
+    def spying_loss(model, batch, targets, distillation=None):
+        with torch.no_grad():  # the student's heads on this batch (no dropout / drop path: deterministic)
+            student_outputs = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"])
+        loss = distillation_module.training_loss(model, batch, targets, distillation)
+        seen.append((batch, student_outputs, float(loss.detach()), dict(distillation.last_terms), distillation))
+        return loss
+
+    monkeypatch.setattr(trainer_module, "training_loss", spying_loss)
+    argv = tiny_train_argv(tones, student_dir, cache, "--num-train-epochs", "1", "--teacher", str(teacher_dir),
+                           "--distillation-type", "soft", "--distillation-alpha", "0.7", "--distillation-tau", "2.0",
+                           "--distillation-token", "true", "--pooling", "mean")
+    results = train(*parse_training_args(argv))
+    assert results["finished"] and len(seen) == 3  # 24 training clips, batches of 8
+
+    batch, student_outputs, loss, terms, distillation = seen[0]
+    student_extractor = load_feature_extractor(student_dir)
+    # The teacher term, recomputed here from the teacher folder alone: KL at tau 2 between the teacher's softmax
+    # of the same (augmented, renormalised) batch and the student's distillation head.
+    teacher_values = batch["input_values"] * student_extractor.std / teacher_extractor.std + (
+        student_extractor.mean - teacher_extractor.mean) / teacher_extractor.std
+    with torch.no_grad():
+        teacher_logits = teacher(input_values=teacher_values, attention_mask=batch["attention_mask"]).logits
+    p_teacher = F.softmax(teacher_logits / 2.0, dim=-1)
+    log_p_student = F.log_softmax(student_outputs.distillation_logits / 2.0, dim=-1)
+    expected_term = float((p_teacher * (p_teacher.log() - log_p_student)).sum(-1).mean() * 4.0)
+    assert expected_term > 0.01
+    assert terms["distillation"] == pytest.approx(expected_term, rel=1e-3)
+    assert terms["base"] > 0
+    assert loss == pytest.approx(0.3 * terms["base"] + 0.7 * terms["distillation"], rel=1e-5)
+    assert not distillation.teacher.training  # the teacher stayed in eval mode through the epoch
+
+    record = read_json(student_dir / "distillation.json")
+    assert record["type"] == "soft" and record["alpha"] == 0.7 and record["tau"] == 2.0
+    assert read_json(student_dir / "config.json")["distillation_head"] is True
+
+    # The student is a plain model folder: it loads and predicts with the teacher gone.
+    shutil.rmtree(teacher_dir)
+    student = load_model(student_dir)
+    inputs = student_extractor([torch.randn(3200).numpy()], sampling_rate=8000, return_tensors="pt")
+    with torch.no_grad():
+        logits = student(input_values=inputs["input_values"]).logits
+    assert logits.shape == (1, 3) and torch.isfinite(logits).all()
+    assert not any("teacher" in key for key in student.state_dict())
+
+
+def test_teacher_with_other_labels_is_refused(tones, tmp_path):
+    other = make_tone_dataset(tmp_path / "other", labels={"a": 300.0, "b": 2000.0})
+    train(*parse_training_args(tiny_train_argv(other, tmp_path / "teacher", tmp_path / "cache_o", "--num-train-epochs",
+                                               "1")))
+    argv = tiny_train_argv(tones, tmp_path / "student", tmp_path / "cache", "--teacher", str(tmp_path / "teacher"))
+    with pytest.raises(ValueError, match=r"predicts labels \['a', 'b'\], the data has"):
+        train(*parse_training_args(argv))
