@@ -5,8 +5,10 @@ A user brings a folder of clips and runs `audio-vit train --data-dir DIR`. Fixed
 derived from a `DataProfile` (native rates, durations, clip and class counts, read from file headers):
 
 - features: the sampling rate is the median native rate, never above 16 kHz (cost) and never an upsampling
-  of most clips; the window covers 90% of the clips (1-10 s); longer windows use a coarser hop so a window
-  stays about 250 frames or fewer (the cost of a training step grows with the frame count);
+  of most clips; the window is the geometric mean of the median and the 90th-percentile clip duration (1-10 s:
+  the clips' length where they are alike, between the typical clip and the long tail where they spread widely);
+  longer windows use a coarser hop so a window stays about 250 frames or fewer (the cost of a training step
+  grows with the frame count); clips are cached whole up to a minute and judged on all their windows;
 - model: the ViT with a convolutional stem ("early convolutions"), sized for small data, pooling the mean plus
   the maximum of its tokens (a short event in a long window is not averaged away);
 - training: epochs from the number of training clips and the window length (a budget of clip-passes that
