@@ -19,6 +19,18 @@ ViT's inference cost) and the best package route over the best classic model (>=
     python benchmarks/transfer.py --data-dir DIR --fold-column fold --output-dir outputs/transfer   # your folder
     python benchmarks/transfer.py --data-dir DIR --num-folds 5 --output-dir outputs/transfer
 
+Other options go to `audio-vit compare` and, through it, to every training: `--folds 1` runs one fold (the
+report covers the finished ones), `--num-train-epochs 1` makes a smoke run.
+
+Time per fold on 2 CPU cores, measured on the `small` variant (300 clips; 180 training clips of a 10 s window,
+the selection runs of BENCHMARKS.md, "Pretrained starts and distillation", other sessions working: pessimistic):
+the classic models about 1 s each after the MFCC pass; `vit` 121-129 s (80 epochs); the pretrained row 193-217 s
+(40 epochs); the scratch twin about 380-410 s (80 epochs: measured as the same network with the scratch
+optimisation from the ImageNet weights, the same cost); `vit-distilled` 222-240 s (the ViT plus the teacher's
+forward pass; the teacher is the pretrained row's run of the fold, reused). About 16 minutes a fold, 80 minutes
+for the 5 folds of `small`. Not measured on FSDD with these rows (3,000 clips, 1 s windows; `vit` alone takes
+123-143 s a fold there: BENCHMARKS.md, "Quality out of the box").
+
 Exit status 1 when a target is missed on a dataset with at most `SMALL_DATASET_CLIPS` clips (the targets are
 about small sets; on larger ones the margins are reported only). Nothing here looks at a test fold to choose
 anything: each training picks its epoch on its own validation fold, and the recipes were chosen on validation

@@ -8,7 +8,7 @@ validation loss), read from `all_results.json`; the table gives them per fold an
     python benchmarks/transfer_selection.py --data-dir outputs/variants/small --test-folds 1 3 5 \
         --stage pretrained --output-dir outputs/selection
     python benchmarks/transfer_selection.py --data-dir outputs/variants/small --test-folds 1 3 5 \
-        --stage distillation --teachers-from outputs/selection/transfer --output-dir outputs/selection
+        --stage distillation --teachers-from outputs/selection/pretrained/uniform-3e-3-40 --output-dir outputs/selection
 
 `--stage pretrained` fine-tunes the EfficientNet-Lite0 ImageNet weights of the `imagenet` extra with the
 candidates of `PRETRAINED_CANDIDATES`; `--stage distillation` trains the scratch ViT with `--teacher` set to the
@@ -17,6 +17,10 @@ teacher never saw the validation or test fold), with the candidates of `DISTILLA
 are skipped (resumable). Every training runs under `flock /tmp/audio_vit_cpu.lock` when --lock is given. Trainings
 run `python -m audio_vit.cli`, so `PYTHONSAFEPATH=1 PYTHONPATH=SNAPSHOT` runs a frozen copy of the code while the
 checkout changes (PYTHONSAFEPATH: the current folder, the checkout, does not come first on the path).
+
+The candidates are flags on top of the recipe of the code that runs: the recorded runs (BENCHMARKS.md, "Pretrained
+starts and distillation") used commit 15f4b3a for the first stage (its first transfer recipe) and 7099cd1 for the
+second (the teachers: that stage's `uniform-3e-3-40`, the recipe chosen).
 """
 from __future__ import annotations
 
@@ -74,7 +78,8 @@ def run_candidate(name: str, flags: list[str], fold: str, args, out: Path) -> di
             subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
     results = json.loads(results_file.read_text(encoding="utf-8"))
     recipe = json.loads((model_dir / "recipe.json").read_text(encoding="utf-8"))
-    return {"accuracy": results["eval_accuracy"], "loss": results["eval_loss"], "best_epoch": results["best_epoch"],
+    return {"accuracy": results["eval_accuracy"], "f1": results["eval_f1"], "loss": results["eval_loss"],
+            "best_epoch": results["best_epoch"],
             "epochs": results["epoch"], "seconds": results["train_runtime_this_run"],
             "validation_fold": recipe["applied"].get("validation_fold")}
 
@@ -126,18 +131,21 @@ def main(argv=None) -> int:
 
 
 def print_table(rows: dict, folds: list[str]) -> None:
+    """One row per candidate: per fold the validation accuracy / macro F1 (%), the selected epoch and the seconds of
+    the training, then the means."""
     validation = {fold: next(iter(rows.values()))[fold]["validation_fold"] for fold in folds}
     header = " | ".join(f"val fold {validation[f]} (test {f} held out)" for f in folds)
-    print(f"| candidate | {header} | mean accuracy | mean loss | s / run |")
+    print(f"| candidate | {header} | mean accuracy / F1 | mean loss | s / run |")
     print("|---|" + "---|" * (len(folds) + 3))
     for name, per_fold in rows.items():
-        cells = " | ".join(f"{per_fold[f]['accuracy'] * 100:.1f}% / {per_fold[f]['loss']:.3f} (ep {per_fold[f]['best_epoch']}"
-                           f"/{per_fold[f]['epochs']})" for f in folds)
+        cells = " | ".join(f"{per_fold[f]['accuracy'] * 100:.1f} / {per_fold[f]['f1'] * 100:.1f} (ep "
+                           f"{per_fold[f]['best_epoch']}/{per_fold[f]['epochs']}, {per_fold[f]['seconds']:.0f} s)"
+                           for f in folds)
         accuracy = statistics.mean(per_fold[f]["accuracy"] for f in folds) * 100
+        f1 = statistics.mean(per_fold[f]["f1"] for f in folds) * 100
         loss = statistics.mean(per_fold[f]["loss"] for f in folds)
         seconds = statistics.mean(per_fold[f]["seconds"] for f in folds)
-        print(f"| {name} | {cells} | {accuracy:.1f}% | {loss:.3f} | {seconds:.0f} |")
-
+        print(f"| {name} | {cells} | {accuracy:.1f} / {f1:.1f} | {loss:.3f} | {seconds:.0f} |")
 
 if __name__ == "__main__":
     raise SystemExit(main())
