@@ -152,6 +152,33 @@ def test_chunked_classification_equals_the_whole_recording_path(tiny_model_dir, 
         assert [s["score"] for s in other.scores] == pytest.approx([s["score"] for s in whole.scores], abs=1e-5)
 
 
+@pytest.mark.parametrize("aggregate", ["mean", "max"])
+def test_chunked_file_classification_equals_the_model_on_every_window_of_the_whole_recording(
+        tiny_model_dir, fsdd_clips, tmp_path, aggregate):
+    """Reference without the streaming code: one extractor pass over the whole file, the model on every window."""
+    model = AudioViTForAudioClassification.from_pretrained(tiny_model_dir).eval()
+    extractor = AudioViTFeatureExtractor.from_pretrained(tiny_model_dir)
+    recording = _recording(fsdd_clips)
+    path = tmp_path / "recording.flac"
+    sf.write(path, recording, 8000)
+    waveform, rate = load_audio(path)
+    full = extractor(waveform, sampling_rate=rate, resample=True, padding="longest", truncation=False,
+                     return_tensors="pt")["input_values"][0]
+    starts = window_starts(full.shape[-1], 32, 16)
+    with torch.no_grad():
+        probs = model(torch.stack([full[:, s : s + 32] for s in starts])).logits.softmax(-1)  # (windows, labels)
+    pooled = probs.mean(0) if aggregate == "mean" else probs.amax(0)
+
+    # 40-frame chunks: many chunks, the two-pass top_db floor, windows cut across chunk edges; odd batches
+    result = classify_audio_file(model, extractor, path, aggregate=aggregate, top_k=None, chunk_frames=40, batch_size=5)
+    assert [round(w.start_s / 0.01) for w in result.windows] == starts
+    assert [w.label for w in result.windows] == [model.config.id2label[int(i)] for i in probs.argmax(-1)]
+    assert [w.score for w in result.windows] == pytest.approx(probs.amax(-1).tolist(), abs=1e-5)
+    order = pooled.argsort(descending=True)
+    assert [s["label"] for s in result.scores] == [model.config.id2label[int(i)] for i in order]
+    assert [s["score"] for s in result.scores] == pytest.approx(pooled[order].tolist(), abs=1e-5)
+
+
 def test_feature_observer_sees_every_frame_once(tiny_model_dir, fsdd_clips):
     model = AudioViTForAudioClassification.from_pretrained(tiny_model_dir).eval()
     extractor = AudioViTFeatureExtractor.from_pretrained(tiny_model_dir)
