@@ -6,10 +6,14 @@ A CSV beside it lists where each digit was placed (`start_s,end_s,label,file`).
 
     python benchmarks/long_recording.py make --hours 1 --output outputs/long/1h.flac
     python benchmarks/long_recording.py predict --model outputs/serve-model outputs/long/1h.flac
+    python benchmarks/long_recording.py page --model outputs/serve-model outputs/long/1h.flac
 
 `predict` runs `audio-vit predict --segments --json` in a child process per file, reads its peak RSS (`ru_maxrss`
 from `wait4`) and wall time, and checks the window labels against the placed digits (the share of digits whose
-centre window has the digit's label).
+centre window has the digit's label). `page` starts `audio-vit serve` on a loopback port, uploads each recording
+in headless Chromium (Debian's chromium + chromium-driver, as tests/test_app_browser.py) and waits for the page's
+answer: seconds to the status line, the spectrogram's width, the timeline plot, the top label, the server's peak
+RSS and the browser's (all its processes, sampled). A browser above `--max-browser-gb` is stopped and reported.
 """
 from __future__ import annotations
 
@@ -117,6 +121,87 @@ def measure_predict(model: str, recording: Path) -> dict:
     return result
 
 
+def _tree_rss_mb(root_pid: int) -> int:
+    """RSS of a process and all its descendants (Linux /proc), in MB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(status["PPid"]), []).append(pid)
+        rss[pid] = int(status.get("VmRSS", "0 kB").split()[0])
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total // 1024
+
+
+def _peak_rss_mb(pid: int) -> int:
+    """VmHWM (peak RSS) of a running process, in MB."""
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmHWM"))
+    return int(line.split()[1]) // 1024
+
+
+def measure_page(model: str, recordings: list[Path], timeout_s: float, max_browser_gb: float) -> None:
+    """Upload each recording to `audio-vit serve` in headless Chromium; print one JSON line per recording."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from serve_load import Server
+
+    server = Server(model, [], start_timeout_s=120)
+    service = Service("/usr/bin/chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1300",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='long-page-chromium-')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        for recording in recordings:
+            driver.get(server.url)
+            deadline = time.monotonic() + 60
+            while not (upload := driver.find_elements(By.CSS_SELECTOR, "#audio-input input[type=file]")):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the page at {server.url} showed no upload input within 60 s")
+                time.sleep(0.3)
+            started, browser_peak, status = time.perf_counter(), 0, ""
+            upload[0].send_keys(str(recording.resolve()))
+            while time.perf_counter() - started < timeout_s:
+                browser_peak = max(browser_peak, _tree_rss_mb(service.process.pid))
+                if browser_peak > max_browser_gb * 1024:
+                    status = f"stopped: the browser passed {max_browser_gb:g} GB"
+                    break
+                status = driver.find_element(By.ID, "status").text
+                if recording.name in status:
+                    break
+                time.sleep(1)
+            seconds = time.perf_counter() - started
+            image = driver.find_elements(By.CSS_SELECTOR, "#spectrogram img")
+            labels = driver.find_elements(By.CSS_SELECTOR, "#labels [data-testid=label-output-value]")
+            print(json.dumps({
+                "file": str(recording), "seconds_to_answer": round(seconds, 1), "status": status,
+                "spectrogram_width": driver.execute_script("return arguments[0].naturalWidth", image[0]) if image else None,
+                "timeline_plot": bool(driver.find_elements(By.CSS_SELECTOR, "#timeline-plot canvas, #timeline-plot svg")),
+                "window_table": "start (s)" in "".join(t.text for t in driver.find_elements(By.ID, "timeline")),
+                "top_label": labels[0].text.strip() if labels else None,
+                "server_peak_rss_mb": _peak_rss_mb(server.process.pid), "browser_peak_rss_mb": browser_peak,
+            }), flush=True)
+            (REPO_ROOT / "outputs").mkdir(exist_ok=True)
+            driver.save_screenshot(str(REPO_ROOT / "outputs" / f"page_{recording.stem}.png"))
+    finally:
+        driver.quit()
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     predict = commands.add_parser("predict", help="time `audio-vit predict` on recordings and read its peak RSS")
     predict.add_argument("--model", required=True, help="model folder (e.g. outputs/serve-model)")
     predict.add_argument("recordings", type=Path, nargs="+")
+    page = commands.add_parser("page", help="upload recordings to `audio-vit serve` in headless Chromium")
+    page.add_argument("--model", required=True, help="model folder (e.g. outputs/serve-model)")
+    page.add_argument("--timeout-s", type=float, default=900.0, help="per recording (default: 900)")
+    page.add_argument("--max-browser-gb", type=float, default=8.0, help="stop a browser above this (default: 8)")
+    page.add_argument("recordings", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    if args.command == "page":
+        measure_page(args.model, args.recordings, args.timeout_s, args.max_browser_gb)
+        return 0
     if args.command == "make":
         started = time.perf_counter()
         count = make_recording(args.output, args.hours, args.fsdd, args.spacing_s, args.seed)
