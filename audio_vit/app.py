@@ -1,54 +1,71 @@
-"""Web demo of a trained model folder: drop or record a clip, see the top labels and the spectrogram.
+"""Web demo and JSON API of a trained model folder: upload or record a clip, see the top labels, the spectrogram
+and, for long recordings, a timeline of window labels.
 
-    audio-vit serve --model outputs/fsdd-demo            # http://127.0.0.1:7860
+    audio-vit serve --model outputs/fsdd-demo            # http://127.0.0.1:7860, API endpoint /classify
     python -c "from audio_vit.app import build_demo; build_demo('user/model').launch()"   # a Space's app.py
 
-The model is loaded once, when the page is built. Everything the page needs is served by the local
-process: analytics are switched off before gradio is imported and the default theme's fonts are bundled,
-so the page works with no internet.
+The model is loaded once, when the page is built, and shared by all requests through a `WindowBatcher`:
+each request decodes and featurises its upload in its own thread, and the windows of concurrent requests go
+through the model together. Recordings of any length are read in chunks (`classify_audio_file`), so memory
+and the page's picture stay bounded. Everything the page needs is served by the local process: analytics are
+switched off before gradio is imported and the default theme's fonts are bundled, so it works with no internet.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .inference_options import SERVE_CONCURRENCY, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S
+from .spectrogram_overview import SpectrogramOverview, label_colours, overview_image, spectrogram_image
+
 # gradio reads this when it is imported: no telemetry and no version check against api.gradio.app.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 TIMELINE_HEADERS = ["start (s)", "end (s)", "label", "score"]
-SPECTROGRAM_HEIGHT_PX = 256
+MAX_TABLE_ROWS = 2000  # rows shown on the page; the CSV download has them all
+MAX_PLOT_POINTS = 2000  # timeline points sent to the browser
 
 
 @dataclass
 class DemoResult:
-    """What the page shows for one clip."""
+    """What the page shows for one recording."""
 
+    file: str  # the uploaded file's own name (not the server's temporary path)
+    duration_s: float
     scores: dict[str, float]  # label -> score, best first (gr.Label input)
-    spectrogram: np.ndarray  # (H, W, 3) uint8 image, low frequencies at the bottom
-    timeline: list[list]  # one row per window: start, end, label, score
-    message: str  # one line: file, duration, windows
+    windows: list  # `audio_vit.inference.WindowPrediction`, in time order
+    message: str  # one line: file, duration, windows, top label
+    spectrogram: np.ndarray | None = None  # (H, W, 3) uint8 overview, W bounded; None when not drawn
+
+    @property
+    def timeline(self) -> list[list]:
+        """One row per window: start, end, label, score."""
+        return [[w.start_s, w.end_s, w.label, round(w.score, 4)] for w in self.windows]
+
+    def to_json(self) -> dict:
+        """What the `/classify` endpoint returns."""
+        return {
+            "file": self.file,
+            "duration_s": round(self.duration_s, 3),
+            "label": next(iter(self.scores)),
+            "scores": [{"label": label, "score": score} for label, score in self.scores.items()],
+            "windows": [vars(w) for w in self.windows],
+        }
 
 
-def spectrogram_image(features: np.ndarray, height: int = SPECTROGRAM_HEIGHT_PX) -> np.ndarray:
-    """`(num_mel_bins, frames)` model input -> `(height, frames', 3)` uint8 image (viridis, low bins at the bottom).
-
-    Each mel bin is repeated to fill `height` rows; each frame is one column (at least `height` columns,
-    so a short clip is not a sliver).
-    """
-    from matplotlib import colormaps
-
-    if features.ndim != 2 or min(features.shape) == 0:
-        raise ValueError(f"features must be a non-empty (num_mel_bins, frames) array, got shape {features.shape}")
-    low, high = float(features.min()), float(features.max())
-    scaled = (features - low) / (high - low) if high > low else np.zeros_like(features)
-    rows = max(1, height // features.shape[0])
-    columns = max(1, -(-height // features.shape[1]))
-    image = np.repeat(np.repeat(scaled[::-1], rows, axis=0), columns, axis=1)  # flip: low bins at the bottom
-    return (colormaps["viridis"](image)[..., :3] * 255).astype(np.uint8)
+def format_duration(seconds: float) -> str:
+    """`4.52 s`, `10 min 0 s`, `10 h 0 min`."""
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
 def model_summary(model, feature_extractor, folder: str | os.PathLike | None = None) -> str:
@@ -76,36 +93,92 @@ def model_summary(model, feature_extractor, folder: str | os.PathLike | None = N
 
 
 class AudioClassifierDemo:
-    """The page's logic without the page: `classify(path)` -> `DemoResult`. Loads nothing itself."""
+    """The page's logic without the page: `classify(path)` -> `DemoResult`. Loads nothing itself.
 
-    def __init__(self, model, feature_extractor, top_k: int = 5):
+    Args:
+        model, feature_extractor: the loaded classifier and its extractor.
+        top_k (`int`, defaults to 5): labels kept with their scores.
+        max_batch_size (`int`, defaults to 64): windows per forward pass, shared by concurrent requests.
+        max_duration_s (`float`, *optional*, defaults to 12 h): longer recordings are refused; `None` for no limit.
+    """
+
+    def __init__(self, model, feature_extractor, top_k: int = 5, *, max_batch_size: int = SERVE_MAX_BATCH_SIZE,
+                 max_duration_s: float | None = SERVE_MAX_DURATION_S):
+        from .serving import WindowBatcher
+
         self.model = model.eval()
         self.feature_extractor = feature_extractor
         self.top_k = top_k
+        self.max_batch_size = max_batch_size
+        self.max_duration_s = max_duration_s
+        self.batcher = WindowBatcher(self.model, max_batch_size=max_batch_size)
+        self.colours = label_colours([model.config.id2label[i] for i in sorted(model.config.id2label)])
 
-    def classify(self, path: str | os.PathLike) -> DemoResult:
-        """Classify one audio file as `audio-vit predict --segments` does; `ValueError` naming the file if unreadable."""
-        from .audio_io import load_audio
-        from .inference import classify_long_audio
+    def classify(self, path: str | os.PathLike | None, *, draw: bool = True) -> DemoResult:
+        """Classify one audio file as `audio-vit predict --segments` does; `ValueError` naming the file if refused.
+
+        `draw=False` skips the spectrogram picture (the JSON API does not send it).
+        """
+        from .audio_io import AudioDecodeError, audio_duration
+        from .inference import classify_audio_file
 
         if not path:
             raise ValueError("no audio: upload a file or record a clip first")
-        waveform, rate = load_audio(path)  # AudioDecodeError (a ValueError) names the file and the reason
-        result = classify_long_audio(self.model, self.feature_extractor, waveform, rate, top_k=self.top_k)
-        features = self.feature_extractor(
-            waveform, sampling_rate=rate, resample=True, padding="longest", truncation=False, return_tensors="np"
-        )["input_values"][0]
-        timeline = [[w.start_s, w.end_s, w.label, round(w.score, 4)] for w in result.windows]
+        name = Path(path).name  # gradio keeps the upload's own name inside its temporary folder
+        header_seconds = audio_duration(path) if self.max_duration_s is not None else None
+        if header_seconds is not None and header_seconds > self.max_duration_s:
+            raise AudioDecodeError(name, f"{format_duration(header_seconds)} is longer than the limit of "
+                                         f"{format_duration(self.max_duration_s)} (audio-vit serve --max-duration-min)")
+        overview = SpectrogramOverview() if draw else None
+        try:
+            result = classify_audio_file(
+                self.model, self.feature_extractor, path, top_k=self.top_k, batch_size=self.max_batch_size,
+                max_seconds=self.max_duration_s, window_classifier=self.batcher,
+                feature_observer=overview.add if overview is not None else None,
+            )
+        except AudioDecodeError as error:  # say which upload, not where the server keeps it (decoders quote paths)
+            raise AudioDecodeError(name, error.reason.replace(os.fspath(path), name)) from None
         message = (
-            f"{Path(path).name}: {len(waveform) / rate:.2f} s, {len(result.windows)} window(s); "
+            f"{name}: {format_duration(result.duration_s)}, {len(result.windows)} window(s); "
             f"top label **{result.label}** ({result.scores[0]['score']:.3f})"
         )
         return DemoResult(
-            scores={s["label"]: s["score"] for s in result.scores},
-            spectrogram=spectrogram_image(features),
-            timeline=timeline,
-            message=message,
+            file=name, duration_s=result.duration_s, scores={s["label"]: s["score"] for s in result.scores},
+            windows=result.windows, message=message,
+            spectrogram=self._picture(overview, result.windows) if overview is not None else None,
         )
+
+    def _picture(self, overview: SpectrogramOverview, windows: list) -> np.ndarray:
+        seconds_per_frame = self.feature_extractor.hop_length / self.feature_extractor.sampling_rate
+        marks = [(round(w.start_s / seconds_per_frame), round(w.end_s / seconds_per_frame), w.label) for w in windows]
+        return overview_image(overview, marks, self.colours)
+
+
+def timeline_points(windows: list, max_points: int = MAX_PLOT_POINTS):
+    """The timeline plot's data: one row per window (time at its centre), or, for more windows than `max_points`,
+    the most confident window of each run of consecutive windows. Time in s, min or h, whichever reads best."""
+    import pandas as pd
+
+    step = max(1, -(-len(windows) // max_points))
+    kept = [max(windows[i : i + step], key=lambda w: w.score) for i in range(0, len(windows), step)]
+    end = windows[-1].end_s if windows else 0.0
+    unit, scale = ("h", 3600.0) if end >= 3 * 3600 else ("min", 60.0) if end >= 180 else ("s", 1.0)
+    frame = pd.DataFrame({
+        f"time ({unit})": [(w.start_s + w.end_s) / 2 / scale for w in kept],
+        "score": [round(w.score, 4) for w in kept],
+        "label": [w.label for w in kept],
+    })
+    return frame, step
+
+
+def write_timeline_csv(result: DemoResult, folder: str) -> str:
+    """All windows of `result` as `<upload>_windows.csv` in `folder`; returns the path."""
+    path = Path(folder) / f"{Path(result.file).stem}_windows.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(TIMELINE_HEADERS)
+        writer.writerows(result.timeline)
+    return str(path)
 
 
 def _load(model, feature_extractor):
@@ -120,8 +193,10 @@ def _load(model, feature_extractor):
     return model, feature_extractor, getattr(model, "name_or_path", None) or None
 
 
-def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | None = None):
-    """Build the gradio page for an audio classifier.
+def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | None = None,
+               max_batch_size: int = SERVE_MAX_BATCH_SIZE, concurrency: int = SERVE_CONCURRENCY,
+               max_duration_s: float | None = SERVE_MAX_DURATION_S):
+    """Build the gradio page (and its `/classify` JSON endpoint) for an audio classifier.
 
     Args:
         model (`str`, `os.PathLike` or a loaded model): a model folder or Hub repo id (loaded once, here), or an
@@ -129,33 +204,71 @@ def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | No
         feature_extractor (*optional*): its feature extractor; read from the folder when `model` is a path.
         top_k (`int`, defaults to 5): labels shown with their scores.
         title (`str`, *optional*): page heading; defaults to the model folder's name.
+        max_batch_size (`int`, defaults to 64): windows per forward pass, shared by concurrent requests.
+        concurrency (`int`, defaults to 8): requests decoded and classified at once; more wait in gradio's queue.
+        max_duration_s (`float`, *optional*, defaults to 12 h): longer recordings are refused with a message.
 
-    Returns a `gradio.Blocks`; call `.launch()` on it (or let a Space do so).
+    Returns a `gradio.Blocks`; call `.launch()` on it (or let a Space do so). Upload size is limited at launch
+    (`max_file_size=`), as `audio-vit serve --max-upload-mb` does.
     """
-    import gradio as gr
-
     model, feature_extractor, folder = _load(model, feature_extractor)
     folder = folder if folder is not None and Path(folder).is_dir() else None
-    demo_logic = AudioClassifierDemo(model, feature_extractor, top_k=top_k)
+    logic = AudioClassifierDemo(model, feature_extractor, top_k=top_k, max_batch_size=max_batch_size,
+                                max_duration_s=max_duration_s)
     heading = title or f"audio_vit: {Path(folder).name if folder else model.config.model_type}"
+    return _page(logic, heading, model_summary(model, feature_extractor, folder), concurrency)
 
-    def run(path):
+
+def _prune(folder: Path, max_age_s: float = 3600.0) -> None:
+    """Delete the page's CSV downloads older than `max_age_s` (gradio has copied them to its cache by then)."""
+    import time
+
+    for old in folder.glob("*.csv"):
+        if time.time() - old.stat().st_mtime > max_age_s:
+            old.unlink(missing_ok=True)
+
+
+def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: int):
+    """The gradio Blocks: the page's own event, and `/classify` for programs; both share `concurrency` slots."""
+    import gradio as gr
+
+    downloads = Path(tempfile.mkdtemp(prefix="audio_vit_serve_"))
+    top_k = logic.top_k
+    hide = gr.update(value=None, visible=False)
+
+    def show(path):
+        """The page's event: labels, picture, timeline plot, table and CSV, status line."""
         if not path:  # the clip was cleared
-            return None, None, gr.update(value=[], visible=False), ""
+            return None, None, hide, hide, hide, ""
         try:
-            result = demo_logic.classify(path)
-        except (ValueError, OSError) as err:  # unreadable upload: say so on the page, keep it usable
-            return None, None, gr.update(value=[], visible=False), f"**Could not classify**: {err}"
-        long_recording = len(result.timeline) > 1
+            result = logic.classify(path)
+        except (ValueError, OSError) as err:  # unreadable or refused upload: say so on the page, keep it usable
+            return None, None, hide, hide, hide, f"**Could not classify**: {err}"
+        if len(result.windows) < 2:
+            return result.scores, result.spectrogram, hide, hide, hide, result.message
+        points, step = timeline_points(result.windows)
+        _prune(downloads)
+        shown = f"first {MAX_TABLE_ROWS} of {len(result.windows)}; all in the CSV" if len(result.windows) > \
+            MAX_TABLE_ROWS else f"{len(result.windows)}"
         return (
             result.scores,
             result.spectrogram,
-            gr.update(value=result.timeline, visible=long_recording),
+            gr.update(value=points, visible=True, x=points.columns[0], x_title=points.columns[0],
+                      label="Window labels over time" + (f" (most confident of every {step} windows)" if step > 1 else "")),
+            gr.update(value=result.timeline[:MAX_TABLE_ROWS], visible=True, label=f"Window labels ({shown})"),
+            gr.update(value=write_timeline_csv(result, tempfile.mkdtemp(dir=downloads)), visible=True),
             result.message,
         )
 
-    with gr.Blocks(title=heading, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {heading}\nUpload an audio file or record from the microphone.")
+    def classify(path) -> dict:
+        """Labels and scores of an audio file as JSON: file, duration_s, label, scores (best first) and windows."""
+        try:
+            return logic.classify(path, draw=False).to_json()
+        except (ValueError, OSError) as err:
+            raise gr.Error(str(err), print_exception=False) from None  # the caller gets it; no traceback in the log
+
+    with gr.Blocks(title=heading, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(f"# {heading}\nUpload an audio file of any length or record from the microphone.")
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="audio-input")
@@ -163,15 +276,24 @@ def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | No
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
                 labels = gr.Label(num_top_classes=top_k, label="Top labels", elem_id="labels")
-                spectrogram = gr.Image(label="Log-mel spectrogram the model saw", type="numpy", elem_id="spectrogram")
-        timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Window labels (long recordings)", visible=False,
-                                elem_id="timeline", interactive=False)
+                spectrogram = gr.Image(label="Log-mel spectrogram the model saw (strip: each window's label)",
+                                       type="numpy", elem_id="spectrogram", interactive=False)
+        timeline_plot = gr.ScatterPlot(x="time (s)", y="score", color="label", color_map=logic.colours, y_lim=[0, 1],
+                                       label="Window labels over time", visible=False, elem_id="timeline-plot")
+        timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Window labels", visible=False, elem_id="timeline",
+                                interactive=False)
+        timeline_csv = gr.File(label="All windows (CSV)", visible=False, elem_id="timeline-csv")
         with gr.Accordion("Model card", open=False):
-            gr.Markdown(model_summary(model, feature_extractor, folder), elem_id="model-card")
-        outputs = [labels, spectrogram, timeline, status]
-        audio.change(run, inputs=audio, outputs=outputs)  # an upload or a finished recording classifies at once
-        button.click(run, inputs=audio, outputs=outputs)
+            gr.Markdown(summary, elem_id="model-card")
+        api_trigger = gr.Button(visible=False)  # `/classify` has no button on the page: programs call it
+        api_result = gr.JSON(visible=False)
+        page_outputs = [labels, spectrogram, timeline_plot, timeline, timeline_csv, status]
+        shared = dict(concurrency_limit=concurrency, concurrency_id="classify")
+        for trigger in (audio.change, button.click):  # an upload or a finished recording classifies at once
+            trigger(show, inputs=audio, outputs=page_outputs, api_visibility="private", **shared)
+        api_trigger.click(classify, inputs=audio, outputs=api_result, api_name="classify", **shared)
     return demo
 
 
-__all__ = ["AudioClassifierDemo", "DemoResult", "build_demo", "model_summary", "spectrogram_image"]
+__all__ = ["AudioClassifierDemo", "DemoResult", "build_demo", "format_duration", "model_summary",
+           "spectrogram_image", "timeline_points", "write_timeline_csv"]

@@ -6,6 +6,9 @@ what libsndfile cannot open (M4A/AAC, WMA, WebM, ...). Integer PCM is scaled to 
 audio is averaged to mono, and any sample rate is resampled with soxr.
 
     >>> waveform, sampling_rate = load_audio("clip.flac", sampling_rate=16000)  # (num_samples,), 16000
+
+Recordings of hours are read in bounded memory by `iter_audio_blocks(path, sampling_rate)` (mono float32 blocks,
+the same samples as `load_audio` then `resample`).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import numpy as np
 import soundfile
@@ -142,19 +145,8 @@ def _decode_pyav(source: AudioSource) -> DecodedAudio:
     return DecodedAudio(np.concatenate(chunks, axis=1).astype(np.float32, copy=False), int(sampling_rate), "pyav")
 
 
-def decode_audio(source: AudioSource) -> DecodedAudio:
-    """Decode `source` (path, bytes, file object, or a datasets `Audio(decode=False)` dict with
-    `bytes`/`path`, or a dict with `array` + `sampling_rate`) to (channels, num_samples) float32.
-
-    Raises `AudioDecodeError` naming the source when no backend can read it.
-    """
-    name = describe_source(source)
-    if isinstance(source, dict) and source.get("array") is not None:
-        if not source.get("sampling_rate"):
-            raise AudioDecodeError(name, "an `array` entry needs a `sampling_rate`")
-        array = pcm_to_float32(np.asarray(source["array"]))
-        array = array[None, :] if array.ndim == 1 else array
-        return DecodedAudio(array, int(source["sampling_rate"]), "array")
+def _check_encoded_source(source: AudioSource, name: str) -> None:
+    """Refuse what no decoder can read before trying: a missing file, a directory, 0 bytes, an empty dict."""
     if isinstance(source, dict) and source.get("bytes") is None and not source.get("path"):
         raise AudioDecodeError(name, "audio entry has neither `bytes` nor `path`")
     path = None
@@ -174,6 +166,21 @@ def decode_audio(source: AudioSource) -> DecodedAudio:
         if isinstance(payload, (bytes, bytearray)) and len(payload) == 0:
             raise AudioDecodeError(name, "empty file (0 bytes)")
 
+
+def decode_audio(source: AudioSource) -> DecodedAudio:
+    """Decode `source` (path, bytes, file object, or a datasets `Audio(decode=False)` dict with
+    `bytes`/`path`, or a dict with `array` + `sampling_rate`) to (channels, num_samples) float32.
+
+    Raises `AudioDecodeError` naming the source when no backend can read it.
+    """
+    name = describe_source(source)
+    if isinstance(source, dict) and source.get("array") is not None:
+        if not source.get("sampling_rate"):
+            raise AudioDecodeError(name, "an `array` entry needs a `sampling_rate`")
+        array = pcm_to_float32(np.asarray(source["array"]))
+        array = array[None, :] if array.ndim == 1 else array
+        return DecodedAudio(array, int(source["sampling_rate"]), "array")
+    _check_encoded_source(source, name)
     errors = []
     try:
         return _decode_soundfile(source)
@@ -237,3 +244,156 @@ def audio_info(source: AudioSource) -> dict[str, Any]:
         "frames": int(info.frames),
         "duration": float(info.duration),
     }
+
+
+# Samples decoded per block by `iter_audio_blocks`: 2**18 is 16 s at 16 kHz (about 1 MB of float32 per channel).
+DEFAULT_BLOCK_SAMPLES = 1 << 18
+
+
+def audio_duration(source: AudioSource) -> float | None:
+    """Duration in seconds from the file's header (soundfile, then PyAV's container), without decoding; None if unknown."""
+    info = audio_info(source)
+    if info:
+        return info["duration"]
+    if not _pyav_available():
+        return None
+    import av
+
+    try:
+        with av.open(_open_bytes(source), mode="r") as container:
+            return None if container.duration is None else container.duration / av.time_base
+    except Exception:
+        return None
+
+
+def _soundfile_blocks(source: AudioSource, block_samples: int) -> tuple[int, Iterator[np.ndarray]]:
+    """(sampling rate, iterator of (channels, n) float32 blocks) read by libsndfile; opening errors propagate."""
+    handle = soundfile.SoundFile(_open_bytes(source))
+
+    def blocks():
+        with handle:
+            for block in handle.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
+                yield np.ascontiguousarray(block.T)
+
+    return int(handle.samplerate), blocks()
+
+
+def _pyav_blocks(source: AudioSource, block_samples: int) -> tuple[int, Iterator[np.ndarray]]:
+    """(sampling rate, iterator of (channels, n) float32 blocks) decoded by PyAV, frame by frame."""
+    import av
+
+    container = av.open(_open_bytes(source), mode="r")
+    if not container.streams.audio:
+        container.close()
+        raise AudioDecodeError(describe_source(source), "no audio stream in the file")
+    stream = container.streams.audio[0]
+
+    def blocks():
+        resampler = av.AudioResampler(format="fltp")  # planar float: integer formats scaled to [-1, 1]
+        pending, count = [], 0
+        with container:
+            for frame in container.decode(stream):
+                for converted in resampler.resample(frame):
+                    pending.append(converted.to_ndarray())
+                    count += pending[-1].shape[-1]
+                if count >= block_samples:
+                    yield np.concatenate(pending, axis=1).astype(np.float32, copy=False)
+                    pending, count = [], 0
+            pending.extend(converted.to_ndarray() for converted in resampler.resample(None))
+        if pending:
+            yield np.concatenate(pending, axis=1).astype(np.float32, copy=False)
+
+    return int(stream.codec_context.sample_rate), blocks()
+
+
+def _open_blocks(source: AudioSource, name: str, block_samples: int) -> tuple[int, Iterator[np.ndarray]]:
+    """The first backend that opens `source` (soundfile, then PyAV), as in `decode_audio`."""
+    errors = []
+    try:
+        return _soundfile_blocks(source, block_samples)
+    except Exception as error:  # libsndfile raises its own error types; any failure -> try the next backend
+        errors.append(f"soundfile: {error}")
+    if _pyav_available():
+        try:
+            return _pyav_blocks(source, block_samples)
+        except AudioDecodeError:
+            raise
+        except Exception as error:
+            errors.append(f"pyav: {error}")
+    else:
+        errors.append("pyav: not installed (pip install av) for formats libsndfile cannot read")
+    raise AudioDecodeError(name, "unreadable or corrupt audio (" + "; ".join(errors) + ")")
+
+
+def iter_audio_blocks(
+    source: AudioSource,
+    sampling_rate: int,
+    block_samples: int = DEFAULT_BLOCK_SAMPLES,
+    max_seconds: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode a recording of any length block by block: mono float32 blocks at `sampling_rate`.
+
+    The blocks concatenate to `resample(load_audio(source)[0], rate, sampling_rate)` (bit for bit: same decoder,
+    same channel average, soxr's streaming resampler), while memory stays at about one block. Unlike
+    `decode_audio`, what the C decoder prints (mpg123 resync lines) is not captured: a capture would hold the
+    process-wide stderr lock for the whole recording.
+
+    Args:
+        source: path, bytes, file object or datasets audio dict with `bytes`/`path` (see `decode_audio`).
+        sampling_rate (`int`): rate of the yielded blocks (soxr HQ streaming resampler when the file differs).
+        block_samples (`int`, defaults to 2**18): samples decoded per block, at the file's rate.
+        max_seconds (`float`, *optional*): refuse recordings longer than this (checked while decoding, so a
+            header that lies cannot get past it).
+
+    Raises `AudioDecodeError` naming the source: unreadable, 0 bytes or 0 samples, NaN/Inf samples, too long.
+    """
+    name = describe_source(source)
+    if isinstance(source, dict) and source.get("array") is not None:
+        raise AudioDecodeError(name, "an in-memory `array` needs no block reader; pass it to the extractor")
+    _check_encoded_source(source, name)
+    rate, blocks = _open_blocks(source, name, block_samples)
+    yield from _resampled_blocks(_checked_mono_blocks(blocks, name, rate, max_seconds), rate, sampling_rate)
+
+
+def _checked_mono_blocks(blocks: Iterator[np.ndarray], name: str, rate: int, max_seconds: float | None):
+    """Decoded (channels, n) blocks -> mono blocks, refusing NaN/Inf, no samples, or more than `max_seconds`."""
+    limit = None if max_seconds is None else int(max_seconds * rate)
+    decoded = 0
+    try:
+        for block in blocks:
+            mono = to_mono(block)
+            decoded += mono.shape[-1]
+            if limit is not None and decoded > limit:
+                raise AudioDecodeError(name, f"longer than the limit of {max_seconds:g} s")
+            if not np.isfinite(mono).all():
+                raise AudioDecodeError(name, f"NaN/Inf samples in the block ending at {decoded / rate:.2f} s")
+            yield mono
+    except AudioDecodeError:
+        raise
+    except Exception as error:  # a decoder failing in the middle of a file: corrupt data
+        raise AudioDecodeError(name, f"unreadable or corrupt audio after {decoded} samples ({error})") from error
+    if decoded == 0:
+        raise AudioDecodeError(name, "zero-length audio (0 samples)")
+
+
+def _resampled_blocks(blocks: Iterator[np.ndarray], rate: int, sampling_rate: int) -> Iterator[np.ndarray]:
+    """Mono blocks at `rate` -> blocks at `sampling_rate` (soxr's HQ streaming resampler: equal to `resample`)."""
+    if rate == sampling_rate:
+        yield from blocks
+        return
+    import soxr
+
+    resampler = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        yield resampler.resample_chunk(block, last=False)
+    yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+
+
+def iter_waveform_blocks(
+    waveform: np.ndarray, rate: int, sampling_rate: int, block_samples: int = DEFAULT_BLOCK_SAMPLES
+) -> Iterator[np.ndarray]:
+    """A mono float32 waveform in memory at `rate` -> blocks at `sampling_rate`, as `iter_audio_blocks` gives a file's."""
+    if rate <= 0 or sampling_rate <= 0:
+        raise ValueError(f"sampling rates must be positive, got {rate} -> {sampling_rate}")
+    slices = (waveform[start : start + block_samples] for start in range(0, len(waveform), block_samples))
+    yield from _resampled_blocks(slices, rate, sampling_rate)

@@ -1,6 +1,12 @@
-"""Choices of `audio-vit predict`, in a module without torch so `--help` lists them at once."""
+"""Choices and defaults of `audio-vit predict` and `audio-vit serve`, in a module without torch so `--help` is instant."""
 from __future__ import annotations
 
 AGGREGATIONS = ("mean", "max")  # how window scores combine into a recording's score
 
-__all__ = ["AGGREGATIONS"]
+# audio-vit serve / audio_vit.app.build_demo
+SERVE_MAX_BATCH_SIZE = 64  # windows per forward pass, gathered from concurrent requests
+SERVE_CONCURRENCY = 8  # requests decoded and classified at once; more wait in gradio's queue
+SERVE_MAX_DURATION_S = 12 * 3600.0  # longer recordings are refused (a 10-hour recording passes)
+SERVE_MAX_UPLOAD_MB = 2048  # larger uploads are refused by gradio's upload route
+
+__all__ = ["AGGREGATIONS", "SERVE_CONCURRENCY", "SERVE_MAX_BATCH_SIZE", "SERVE_MAX_DURATION_S", "SERVE_MAX_UPLOAD_MB"]

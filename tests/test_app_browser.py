@@ -1,4 +1,5 @@
-"""The web demo in a real browser: `audio-vit serve` on a model trained here, driven by headless Chromium.
+"""The web demo in a real browser: `audio-vit serve` on a model trained here, driven by headless Chromium: a short
+clip, an unreadable file, and a 10-minute recording (longer than the old page could draw).
 
 Uses Debian's `chromium` and `chromium-driver` (no browser download); `.ci/run` installs them. In CI
 (CI=true) a missing browser fails the test; elsewhere it is skipped with the reason. The screenshot is
@@ -23,7 +24,7 @@ import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.audio_io import load_audio
-from audio_vit.inference import classify_long_audio
+from audio_vit.inference import classify_audio_file, classify_long_audio
 from tests.conftest import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -177,3 +178,54 @@ def test_upload_shows_the_models_top_label_and_spectrogram(served_page, browser,
     status = _wait_for(lambda: "Could not classify" in browser.find_element(By.ID, "status").text
                        and browser.find_element(By.ID, "status").text, "the error message")
     assert "not_audio.wav" in status
+
+
+def _ten_minute_recording(fsdd_dir: Path, path: Path) -> None:
+    """FSDD test clips of digits 0-3 every 2 s in quiet noise, 10 minutes at 8 kHz, written a minute at a time."""
+    import csv
+
+    rows = [r for r in csv.DictReader(open(fsdd_dir / "metadata.csv")) if r["split"] == "test" and r["label"] in DIGITS]
+    clips = [sf.read(fsdd_dir / r["file_name"], dtype="float32")[0] for r in rows[:40]]
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=8000, channels=1, format="FLAC") as sink:
+        for minute in range(10):
+            audio = (0.001 * rng.standard_normal(8000 * 60)).astype(np.float32)
+            for onset in range(0, 8000 * 60 - 8000, 16000):
+                clip = clips[(minute * 30 + onset // 16000) % len(clips)]
+                audio[onset : onset + len(clip)] += clip
+            sink.write(audio)
+
+
+def test_a_ten_minute_recording_shows_labels_spectrogram_and_timeline(served_page, browser, trained_model_dir,
+                                                                       fsdd_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    recording = tmp_path / "ten_minutes.flac"
+    _ten_minute_recording(fsdd_dir, recording)
+    model = AudioViTForAudioClassification.from_pretrained(trained_model_dir).eval()
+    extractor = AudioViTFeatureExtractor.from_pretrained(trained_model_dir)
+    expected = classify_audio_file(model, extractor, recording)
+
+    browser.get(served_page)
+    upload = _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#audio-input input[type=file]"), "the upload input")
+    upload[0].send_keys(str(recording))
+    status = _wait_for(lambda: "ten_minutes.flac" in browser.find_element(By.ID, "status").text
+                       and browser.find_element(By.ID, "status").text, "the status line")
+    assert "10 min 0 s" in status and f"{len(expected.windows)} window(s)" in status, status
+
+    shown = browser.find_elements(By.CSS_SELECTOR, "#labels [data-testid=label-output-value]")
+    assert shown and shown[0].text.strip() == expected.label
+    image = _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#spectrogram img"), "the spectrogram image")[0]
+    width = _wait_for(lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image),
+                      "the spectrogram to load")
+    assert 256 <= width <= 1024  # bounded: the old page drew 60000 columns and failed
+    plot = _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#timeline-plot canvas, #timeline-plot svg"),
+                     "the timeline plot")
+    assert plot[0].size["width"] > 100
+    table = _wait_for(lambda: browser.find_element(By.ID, "timeline").text, "the window table")
+    assert "start (s)" in table and expected.windows[0].label in table
+    assert _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#timeline-csv a"), "the CSV download")
+
+    screenshots = Path(os.environ.get("AUDIO_VIT_SCREENSHOT_DIR", REPO_ROOT / "outputs" / "browser-test"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(screenshots / "serve_ten_minutes.png"))

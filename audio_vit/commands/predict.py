@@ -13,7 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="audio-vit predict",
         description=(
             "Classify audio files. Recordings longer than the model's training clips are cut into "
-            "overlapping windows whose probabilities are averaged; --segments prints each window. Multi-label "
+            "overlapping windows whose probabilities are averaged; --segments prints each window. Files are "
+            "decoded and featurised in chunks, so recordings of hours run in bounded memory. Multi-label "
             "models (trained on several labels per clip) give independent per-label sigmoid scores, not a softmax "
             "over labels, and also print every label whose score reaches --threshold."
         ),
@@ -37,9 +38,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from ..audio_io import load_audio
+    from ..inference import classify_audio_file
     from ..model_folder import load_feature_extractor, load_model
-    from ..inference import classify_long_audio
 
     if not 0.0 < args.threshold < 1.0:
         raise ValueError(f"--threshold {args.threshold} must be in (0, 1): it is compared with sigmoid scores")
@@ -47,9 +47,8 @@ def main(argv: list[str]) -> int:
     extractor = load_feature_extractor(args.model)
     multi_label = model.config.problem_type == "multi_label_classification"
     for path in args.files:
-        waveform, rate = load_audio(path)
-        result = classify_long_audio(
-            model, extractor, waveform, rate, window_s=args.window_s, hop_s=args.hop_s,
+        result = classify_audio_file(
+            model, extractor, path, window_s=args.window_s, hop_s=args.hop_s,
             aggregate=args.aggregate, top_k=None if multi_label else args.top_k,
         )
         predicted = [s["label"] for s in result.scores if s["score"] >= args.threshold] if multi_label else None

@@ -1,36 +1,60 @@
-"""`audio-vit serve`: a local web page to try a model folder (upload or record a clip, see labels and spectrogram)."""
+"""`audio-vit serve`: a local web page and JSON API for a model folder (upload or record a clip, see its labels)."""
 from __future__ import annotations
 
 import argparse
+
+from ..inference_options import SERVE_CONCURRENCY, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S, SERVE_MAX_UPLOAD_MB
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audio-vit serve",
         description=(
-            "Serve a web demo of a trained model: upload a file or record from the microphone, see the top labels "
-            "with scores, the log-mel spectrogram the model saw, a timeline of window labels for long recordings "
-            "and a model card summary. Works offline; needs the `serve` extra (pip install 'audio-vit[serve]')."
+            "Serve a web demo of a trained model: upload a file of any length or record from the microphone, see "
+            "the top labels with scores, an overview of the log-mel spectrogram with the model's windows marked, "
+            "a timeline plot and table of window labels for long recordings (CSV download) and a model card "
+            "summary. Programs call the /classify endpoint (labels and scores as JSON; see the README for "
+            "gradio_client and curl). Concurrent requests share the model: their windows go through it in one "
+            "batch. Works offline; needs the `serve` extra (pip install 'audio-vit[serve]')."
         ),
     )
     parser.add_argument("--model", required=True, help="model folder written by training, or a hub repo id")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     parser.add_argument("--top-k", type=int, default=5, help="labels shown with their scores (default: 5)")
+    parser.add_argument("--max-batch-size", type=int, default=SERVE_MAX_BATCH_SIZE,
+                        help=f"windows per forward pass, gathered from concurrent requests (default: {SERVE_MAX_BATCH_SIZE})")
+    parser.add_argument("--concurrency", type=int, default=SERVE_CONCURRENCY,
+                        help="requests decoded and classified at once; more wait in the queue "
+                             f"(default: {SERVE_CONCURRENCY})")
+    parser.add_argument("--max-duration-min", type=float, default=SERVE_MAX_DURATION_S / 60,
+                        help="longer recordings are refused with a message; memory does not grow with length "
+                             f"(default: {SERVE_MAX_DURATION_S / 60:g}, i.e. {SERVE_MAX_DURATION_S / 3600:g} h)")
+    parser.add_argument("--max-upload-mb", type=float, default=SERVE_MAX_UPLOAD_MB,
+                        help=f"larger uploads are refused with a message (default: {SERVE_MAX_UPLOAD_MB})")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.top_k < 1:
-        raise ValueError(f"--top-k {args.top_k} must be at least 1")
+    for option, value in (("--top-k", args.top_k), ("--max-batch-size", args.max_batch_size),
+                          ("--concurrency", args.concurrency)):
+        if value < 1:
+            raise ValueError(f"{option} {value} must be at least 1")
+    for option, value in (("--max-duration-min", args.max_duration_min), ("--max-upload-mb", args.max_upload_mb)):
+        if not value > 0:
+            raise ValueError(f"{option} {value} must be positive")
     try:
         from ..app import build_demo
         import gradio  # noqa: F401
     except ImportError as err:
         raise OSError(f"audio-vit serve needs gradio ({err}); install it with pip install 'audio-vit[serve]'") from err
 
-    demo = build_demo(args.model, top_k=args.top_k)
-    print(f"audio-vit serve: {args.model} on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=True, quiet=True)
+    demo = build_demo(args.model, top_k=args.top_k, max_batch_size=args.max_batch_size, concurrency=args.concurrency,
+                      max_duration_s=args.max_duration_min * 60)
+    print(f"audio-vit serve: {args.model} on http://{args.host}:{args.port} (API: /classify; Ctrl+C to stop)", flush=True)
+    demo.queue(default_concurrency_limit=args.concurrency).launch(
+        server_name=args.host, server_port=args.port, share=False, show_error=True, quiet=True,
+        max_file_size=int(args.max_upload_mb * 1024 * 1024),
+    )
     return 0
