@@ -181,14 +181,22 @@ def decode_audio(source: AudioSource) -> DecodedAudio:
         array = array[None, :] if array.ndim == 1 else array
         return DecodedAudio(array, int(source["sampling_rate"]), "array")
     _check_encoded_source(source, name)
+    return _first_backend(name, lambda: _decode_soundfile(source), lambda: _decode_pyav(source))
+
+
+def _first_backend(name: str, with_soundfile, with_pyav):
+    """The result of the first backend that reads the source: soundfile, then PyAV (MP3 inside WAV, AAC, ...).
+
+    Raises `AudioDecodeError` naming the source with every backend's reason when none can.
+    """
     errors = []
     try:
-        return _decode_soundfile(source)
+        return with_soundfile()
     except Exception as error:  # libsndfile raises its own error types; any failure -> try the next backend
         errors.append(f"soundfile: {error}")
     if _pyav_available():
         try:
-            return _decode_pyav(source)
+            return with_pyav()
         except AudioDecodeError:
             raise
         except Exception as error:
@@ -308,21 +316,8 @@ def _pyav_blocks(source: AudioSource, block_samples: int) -> tuple[int, Iterator
 
 def _open_blocks(source: AudioSource, name: str, block_samples: int) -> tuple[int, Iterator[np.ndarray]]:
     """The first backend that opens `source` (soundfile, then PyAV), as in `decode_audio`."""
-    errors = []
-    try:
-        return _soundfile_blocks(source, block_samples)
-    except Exception as error:  # libsndfile raises its own error types; any failure -> try the next backend
-        errors.append(f"soundfile: {error}")
-    if _pyav_available():
-        try:
-            return _pyav_blocks(source, block_samples)
-        except AudioDecodeError:
-            raise
-        except Exception as error:
-            errors.append(f"pyav: {error}")
-    else:
-        errors.append("pyav: not installed (pip install av) for formats libsndfile cannot read")
-    raise AudioDecodeError(name, "unreadable or corrupt audio (" + "; ".join(errors) + ")")
+    return _first_backend(name, lambda: _soundfile_blocks(source, block_samples),
+                          lambda: _pyav_blocks(source, block_samples))
 
 
 def iter_audio_blocks(
