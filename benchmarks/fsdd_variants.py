@@ -25,11 +25,14 @@ Each variant is a folder of audio files (WAV; FLAC too in `mixed`) and a `metada
   noise at 0-20 dB SNR; 44.1 kHz 16-bit WAV. 5 stratified folds (6 clips per class per fold), so 18 training
   clips per class once a test and a validation fold are held out. Each clip's takes come from one speaker, but
   every speaker has clips in every fold: the folds are not speaker-disjoint.
+- `speakers-small` (a small keyword set on unseen speakers): `speakers` cut to takes 0-4 of every digit and
+  speaker, 300 clips in the same 6 speaker folds, so 20 training clips per class (4 speakers x 5 takes) once a
+  test and a validation speaker are held out.
 
 In every variant each FSDD take is used at most once (`source` lists the take(s) of a clip, joined by `+`), and
 the same --seed builds byte-identical files.
 
-    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants mixed small]
+    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants mixed small speakers-small]
 """
 from __future__ import annotations
 
@@ -41,7 +44,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-VARIANTS = ("noisy5s", "speakers", "mixed", "small")
+VARIANTS = ("noisy5s", "speakers", "mixed", "small", "speakers-small")
+# Takes of each digit per speaker in `speakers` and in its small cut.
+SPEAKERS_TAKES, SPEAKERS_SMALL_TAKES = 15, 5
 
 
 def read_fsdd(fsdd_dir: Path) -> list[dict]:
@@ -109,11 +114,12 @@ def build_noisy5s(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> 
     return entries
 
 
-def build_speakers(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> list[dict]:
+def build_speakers(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator,
+                   takes: int = SPEAKERS_TAKES) -> list[dict]:
     speakers = sorted({row["speaker"] for row in rows})
     entries = []
     for row in rows:
-        if int(row["index"]) >= 15:
+        if int(row["index"]) >= takes:
             continue
         audio, source_rate = sf.read(fsdd_dir / row["file_name"], dtype="float32")
         rate = int(rng.choice([8000, 16000, 22050]))
@@ -317,7 +323,12 @@ def build_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> li
     return entries
 
 
-BUILDERS = {"noisy5s": build_noisy5s, "speakers": build_speakers, "mixed": build_mixed, "small": build_small}
+def build_speakers_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> list[dict]:
+    return build_speakers(rows, fsdd_dir, out, rng, takes=SPEAKERS_SMALL_TAKES)
+
+
+BUILDERS = {"noisy5s": build_noisy5s, "speakers": build_speakers, "mixed": build_mixed, "small": build_small,
+            "speakers-small": build_speakers_small}
 
 
 def build_variant(name: str, fsdd_dir: Path, output_dir: Path, seed: int = 0) -> Path:
