@@ -16,6 +16,7 @@ ViT's inference cost) and the best package route over the best classic model (>=
 
     python benchmarks/transfer.py --output-dir outputs/transfer                        # FSDD speaker folds
     python benchmarks/transfer.py --datasets small --output-dir outputs/transfer       # a variant of fsdd_variants.py
+    python benchmarks/transfer.py --datasets speakers-small --output-dir outputs/transfer   # 20 clips/class, unseen speakers
     python benchmarks/transfer.py --data-dir DIR --fold-column fold --output-dir outputs/transfer   # your folder
     python benchmarks/transfer.py --data-dir DIR --num-folds 5 --output-dir outputs/transfer
 
@@ -28,8 +29,10 @@ the classic models about 1 s each after the MFCC pass; `vit` 121-129 s (80 epoch
 (40 epochs); the scratch twin about 380-410 s (80 epochs: measured as the same network with the scratch
 optimisation from the ImageNet weights, the same cost); `vit-distilled` 222-240 s (the ViT plus the teacher's
 forward pass; the teacher is the pretrained row's run of the fold, reused). About 16 minutes a fold, 80 minutes
-for the 5 folds of `small`. Not measured on FSDD with these rows (3,000 clips, 1 s windows; `vit` alone takes
-123-143 s a fold there: BENCHMARKS.md, "Quality out of the box").
+for the 5 folds of `small` (the final run: 84 min); `speakers-small` (200 training clips of 1 s) took 49 min for its
+6 folds (vit 56-64 s, scratch twin 197-223 s, pretrained 102-117 s, distilled 95-109 s). Not measured on FSDD
+with these rows (3,000 clips, 1 s windows; `vit` alone takes 142-215 s a fold there: BENCHMARKS.md, "Quality out
+of the box").
 
 Exit status 1 when a target is missed on a dataset with at most `SMALL_DATASET_CLIPS` clips (the targets are
 about small sets; on larger ones the margins are reported only). Nothing here looks at a test fold to choose
