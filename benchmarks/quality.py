@@ -59,7 +59,11 @@ def run_compare(name: str, models: list[str], args) -> dict:
     command = ["audio-vit", "compare", *data_flags(name, Path(args.fsdd), Path(args.variants_dir)),
                "--models", *models, "--output-dir", str(out), "--disable-tqdm"]
     print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=False)
+    # compare exits 1 when a model failed on some fold but still writes the table of the others; without a table
+    # it failed as a whole (bad flags, unreadable data), and its own message above says why.
+    status = subprocess.run(command, check=False).returncode
+    if not (out / "compare_results.json").is_file():
+        raise SystemExit(f"audio-vit compare exited with status {status} and wrote no {out / 'compare_results.json'}")
     results = json.loads((out / "compare_results.json").read_text(encoding="utf-8"))
     for row in results["models"]:
         if row["model"] in ("vit", "vit-plain"):  # per-fold seconds: the budget is per fold

@@ -20,8 +20,8 @@ ViT's inference cost) and the best package route over the best classic model (>=
     python benchmarks/transfer.py --data-dir DIR --fold-column fold --output-dir outputs/transfer   # your folder
     python benchmarks/transfer.py --data-dir DIR --num-folds 5 --output-dir outputs/transfer
 
-Other options go to `audio-vit compare` and, through it, to every training: `--folds 1` runs one fold (the
-report covers the finished ones), `--num-train-epochs 1` makes a smoke run.
+Other options go to `audio-vit compare` and, through it, to every training (`--num-train-epochs 1` makes a smoke
+run). `compare` runs every fold; it is resumable, so a stopped run picks up where it stopped.
 
 Time per fold on 2 CPU cores, measured on the `small` variant (300 clips; 180 training clips of a 10 s window,
 the selection runs of BENCHMARKS.md, "Pretrained starts and distillation", other sessions working: pessimistic):
@@ -87,7 +87,11 @@ def run_compare(name: str, models: list[str], args) -> dict:
     command = ["audio-vit", "compare", *data_flags(name, args), "--models", *models, "--output-dir", str(out),
                "--disable-tqdm", *args.train_flags]
     print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=False)
+    # compare exits 1 when a model failed on some fold but still writes the table of the others; without a table
+    # it failed as a whole (bad flags, unreadable data), and its own message above says why.
+    status = subprocess.run(command, check=False).returncode
+    if not (out / "compare_results.json").is_file():
+        raise SystemExit(f"audio-vit compare exited with status {status} and wrote no {out / 'compare_results.json'}")
     results = json.loads((out / "compare_results.json").read_text(encoding="utf-8"))
     results["num_clips"] = sum(json.loads((out / "folds.json").read_text(encoding="utf-8"))["folds"].values())
     return results
