@@ -54,17 +54,22 @@ def data_flags(name: str, fsdd: Path, variants: Path) -> list[str]:
     return ["--data-dir", str(folder), "--fold-column", "fold"]
 
 
-def run_compare(name: str, models: list[str], args) -> dict:
-    out = Path(args.output_dir) / name
-    command = ["audio-vit", "compare", *data_flags(name, Path(args.fsdd), Path(args.variants_dir)),
-               "--models", *models, "--output-dir", str(out), "--disable-tqdm"]
+def compare_results(command: list[str], out: Path) -> dict:
+    """Run an `audio-vit compare` command and read the `compare_results.json` it wrote in `out`."""
     print("$ " + " ".join(command), flush=True)
     # compare exits 1 when a model failed on some fold but still writes the table of the others; without a table
     # it failed as a whole (bad flags, unreadable data), and its own message above says why.
     status = subprocess.run(command, check=False).returncode
     if not (out / "compare_results.json").is_file():
         raise SystemExit(f"audio-vit compare exited with status {status} and wrote no {out / 'compare_results.json'}")
-    results = json.loads((out / "compare_results.json").read_text(encoding="utf-8"))
+    return json.loads((out / "compare_results.json").read_text(encoding="utf-8"))
+
+
+def run_compare(name: str, models: list[str], args) -> dict:
+    out = Path(args.output_dir) / name
+    command = ["audio-vit", "compare", *data_flags(name, Path(args.fsdd), Path(args.variants_dir)),
+               "--models", *models, "--output-dir", str(out), "--disable-tqdm"]
+    results = compare_results(command, out)
     for row in results["models"]:
         if row["model"] in ("vit", "vit-plain"):  # per-fold seconds: the budget is per fold
             runs = json.loads((out / "models" / row["model"] / "cv_results.json").read_text())["runs"]

@@ -43,15 +43,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from fsdd_variants import VARIANTS, build_variant  # noqa: E402
+from quality import CLASSIC, compare_results  # noqa: E402
 
-CLASSIC = ("logreg", "knn", "gnb", "svm", "rf")
 NETWORK = "timm:tf_efficientnet_lite0"
 DISTILLED_MARGIN_TARGET = 3.0  # points of the distilled ViT over the scratch ViT
 PACKAGE_MARGIN_TARGET = 5.0  # points of the best package route over the best classic model
@@ -86,13 +85,7 @@ def run_compare(name: str, models: list[str], args) -> dict:
     out = Path(args.output_dir) / name
     command = ["audio-vit", "compare", *data_flags(name, args), "--models", *models, "--output-dir", str(out),
                "--disable-tqdm", *args.train_flags]
-    print("$ " + " ".join(command), flush=True)
-    # compare exits 1 when a model failed on some fold but still writes the table of the others; without a table
-    # it failed as a whole (bad flags, unreadable data), and its own message above says why.
-    status = subprocess.run(command, check=False).returncode
-    if not (out / "compare_results.json").is_file():
-        raise SystemExit(f"audio-vit compare exited with status {status} and wrote no {out / 'compare_results.json'}")
-    results = json.loads((out / "compare_results.json").read_text(encoding="utf-8"))
+    results = compare_results(command, out)
     results["num_clips"] = sum(json.loads((out / "folds.json").read_text(encoding="utf-8"))["folds"].values())
     return results
 
