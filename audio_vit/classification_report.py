@@ -133,8 +133,6 @@ def write_classification_report(output_dir: str | os.PathLike, rows: Sequence[di
         title (`str`, *optional*): heading of the markdown file and the image.
         summary (`dict`, *optional*): overall figures (accuracy, macro-F1, mAP, ...) listed above the table.
     """
-    from .model_card import plot_confusion_matrix
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -156,6 +154,63 @@ def write_classification_report(output_dir: str | os.PathLike, rows: Sequence[di
     return written
 
 
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str | None = "Confusion matrix",
+    normalize: bool = False,
+    dpi: int = 120,
+) -> Path:
+    """Draw `matrix` (rows: true label, columns: predicted label) with counts in the cells to a PNG at `path`.
+
+    Args:
+        matrix (`(n, n)` ints or floats): counts, e.g. `confusion_matrix` of `test_results.json`.
+        labels (`list[str]`, length n): class names in id order.
+        path (`str` or `os.PathLike`): output image; the folder is created.
+        title (`str`, *optional*): figure title. normalize (`bool`, defaults to `False`): colour by row fraction.
+    Uses matplotlib's Agg canvas directly (no pyplot, no display, safe in threads and headless CI).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(f"confusion matrix must be square (n, n); got shape {values.shape}")
+    if len(labels) != values.shape[0]:
+        raise ValueError(f"{len(labels)} labels given for a {values.shape[0]}x{values.shape[1]} confusion matrix")
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError("confusion matrix entries must be finite and non-negative")
+    shown = values / np.clip(values.sum(axis=1, keepdims=True), 1e-12, None) if normalize else values
+    n = len(labels)
+    side = min(max(3.0, 0.55 * n + 2.0), 20.0)
+    figure = Figure(figsize=(side + 1.0, side), dpi=dpi)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0)
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), labels=[str(label) for label in labels], rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+    ax.set_yticks(range(n), labels=[str(label) for label in labels])
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    if title:
+        ax.set_title(title)
+    if n <= 30:  # counts stay readable up to ~30 classes
+        threshold = shown.max() / 2.0 if shown.size and shown.max() > 0 else 0.5
+        integer_counts = np.allclose(values, np.round(values))
+        for i in range(n):
+            for j in range(n):
+                text = f"{int(round(values[i, j]))}" if integer_counts else f"{values[i, j]:.2f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if shown[i, j] > threshold else "black")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
 __all__ = [
     "CONFUSION_MATRIX_PNG",
     "PER_CLASS_JSON",
@@ -163,5 +218,6 @@ __all__ = [
     "format_per_class_markdown",
     "multilabel_per_class_scores",
     "per_class_scores",
+    "plot_confusion_matrix",
     "write_classification_report",
 ]

@@ -11,8 +11,9 @@ Metadata choices: `library_name: transformers` because the checkpoints load with
 stored next to the weights); the Hub then shows the right snippet. `audio_vit` is added as a tag so the
 models can be found.
 
-Over 400 lines because a card is many small parts (results parsing, the confusion-matrix plot, five tables,
-metadata, validation), each a short function; the text itself lives in the template.
+Over 400 lines because a card is many small parts (results parsing, five tables, metadata, validation), each a
+short function; the text itself lives in the template. The confusion-matrix image comes from
+`classification_report.plot_confusion_matrix`, the package's one writer of it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .classification_report import plot_confusion_matrix
 from .model_folder import CARD_NAME, CONFIG_NAME, DATA_REPORT_NAME, PREPROCESSOR_NAME, TEST_RESULTS_NAME
 
 CONFUSION_MATRIX_IMAGE = "confusion_matrix.png"
@@ -48,69 +50,6 @@ def template_path() -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(f"model card template not found at {PACKAGED_TEMPLATE} or {SOURCE_TEMPLATE}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Confusion matrix
-# ----------------------------------------------------------------------------------------------
-
-
-def plot_confusion_matrix(
-    matrix: Sequence[Sequence[float]],
-    labels: Sequence[str],
-    path: str | os.PathLike,
-    *,
-    title: str | None = "Confusion matrix",
-    normalize: bool = False,
-    dpi: int = 120,
-) -> Path:
-    """Draw `matrix` (rows: true label, columns: predicted label) with counts in the cells to a PNG at `path`.
-
-    Args:
-        matrix (`(n, n)` ints or floats): counts, e.g. `confusion_matrix` of `test_results.json`.
-        labels (`list[str]`, length n): class names in id order.
-        path (`str` or `os.PathLike`): output image; the folder is created.
-        title (`str`, *optional*): figure title. normalize (`bool`, defaults to `False`): colour by row fraction.
-    Uses matplotlib's Agg canvas directly (no pyplot, no display, safe in threads and headless CI).
-    """
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    values = np.asarray(matrix, dtype=float)
-    if values.ndim != 2 or values.shape[0] != values.shape[1]:
-        raise ValueError(f"confusion matrix must be square (n, n); got shape {values.shape}")
-    if len(labels) != values.shape[0]:
-        raise ValueError(f"{len(labels)} labels given for a {values.shape[0]}x{values.shape[1]} confusion matrix")
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError("confusion matrix entries must be finite and non-negative")
-    shown = values / np.clip(values.sum(axis=1, keepdims=True), 1e-12, None) if normalize else values
-    n = len(labels)
-    side = min(max(3.0, 0.55 * n + 2.0), 20.0)
-    figure = Figure(figsize=(side + 1.0, side), dpi=dpi)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0)
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), labels=[str(label) for label in labels], rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
-    ax.set_yticks(range(n), labels=[str(label) for label in labels])
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label")
-    if title:
-        ax.set_title(title)
-    if n <= 30:  # counts stay readable up to ~30 classes
-        threshold = shown.max() / 2.0 if shown.size and shown.max() > 0 else 0.5
-        integer_counts = np.allclose(values, np.round(values))
-        for i in range(n):
-            for j in range(n):
-                text = f"{int(round(values[i, j]))}" if integer_counts else f"{values[i, j]:.2f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                        color="white" if shown[i, j] > threshold else "black")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -502,7 +441,6 @@ def validate_model_card(card: str | os.PathLike | Any) -> Any:
 __all__ = [
     "build_model_card",
     "parse_results",
-    "plot_confusion_matrix",
     "summarize_data_report",
     "validate_model_card",
     "write_model_card",

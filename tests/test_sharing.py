@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
+from audio_vit.classification_report import plot_confusion_matrix
 from audio_vit.hub import check_shareable_folder, place_in_hub_cache, push_folder, upload_file_list
 from audio_vit.model_folder import (
     ModelFolderError,
@@ -27,7 +28,6 @@ from audio_vit.model_card import (
     SOURCE_TEMPLATE,
     build_model_card,
     parse_results,
-    plot_confusion_matrix,
     validate_model_card,
     write_model_card,
 )

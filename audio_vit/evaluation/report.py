@@ -168,7 +168,7 @@ def write_json(path, data) -> Path:
 
 def write_cv_report(summary: dict, output_dir, title: str = "Cross-validation") -> dict[str, Path]:
     """cv_results.json, cv_results.md and (single-label) confusion_matrix.png in `output_dir`."""
-    from ..model_card import plot_confusion_matrix  # the package's one confusion-matrix PNG writer
+    from ..classification_report import plot_confusion_matrix
 
     output_dir = Path(output_dir)
     written = {
