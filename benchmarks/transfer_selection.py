@@ -1,14 +1,24 @@
 """How the transfer recipe and the distillation defaults were chosen: candidates scored on VALIDATION folds only.
 
 Each candidate is `audio-vit train` with the data flags, a held-out test fold that is never evaluated
-(`--do-test false`), the validation fold the recipe derives (the next fold), and the candidate's flags on top of
-the recipe. The score is the validation accuracy / loss of the epoch the training itself selects (its best epoch by
-validation loss), read from `all_results.json`; the table gives them per fold and their mean.
+(`--do-test false`), the validation fold the recipe derives (the next fold; with groups, a group-disjoint part of
+the training folds), and the candidate's flags on top of the recipe. The score is the validation accuracy / loss
+of the epoch the training itself selects (its best epoch by validation loss), read from `all_results.json`; the
+table gives them per fold and their mean.
 
     python benchmarks/transfer_selection.py --data-dir outputs/variants/small --test-folds 1 3 5 \
         --stage pretrained --output-dir outputs/selection
     python benchmarks/transfer_selection.py --data-dir outputs/variants/small --test-folds 1 3 5 \
         --stage distillation --teachers-from outputs/selection/pretrained/uniform-3e-3-40 --output-dir outputs/selection
+    python benchmarks/transfer_selection.py --data-dir outputs/transfer/fsdd --test-folds 1 3 5 --stage distillation \
+        --teachers-from TEACHERS --output-dir outputs/selection-fsdd \
+        --metadata-file outputs/transfer/fsdd/folds.csv --fold-column fold --split-strategy kfold --group-column group
+
+Options it does not know say how the folds are read (default `--fold-column fold`); the last command reads the
+speaker folds a `compare` run wrote (`folds.csv`), so its trainings are those of the compare rows with the test fold
+held out. TEACHERS holds one folder `test{FOLD}` per test fold (e.g. links to the compare run's
+`models/timm_tf_efficientnet_lite0@.../seed42/fold{FOLD}/model`: trained on the same training folds, it used the
+same validation part only to pick its epoch).
 
 `--stage pretrained` fine-tunes the EfficientNet-Lite0 ImageNet weights of the `imagenet` extra with the
 candidates of `PRETRAINED_CANDIDATES`; `--stage distillation` trains the scratch ViT with `--teacher` set to the
@@ -102,8 +112,6 @@ def default_lite0_file() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--data-flags", nargs="*", default=["--fold-column", "fold"],
-                        help="how the folds are read (default: --fold-column fold)")
     parser.add_argument("--test-folds", nargs="+", required=True, help="held-out folds (never evaluated)")
     parser.add_argument("--stage", choices=("pretrained", "distillation"), required=True)
     parser.add_argument("--candidates", nargs="*", help="a subset of the stage's candidates (default: all)")
@@ -112,7 +120,10 @@ def main(argv=None) -> int:
     parser.add_argument("--output-dir", default="outputs/selection")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--lock", action="store_true", help="run every training under flock /tmp/audio_vit_cpu.lock")
-    args = parser.parse_args(argv)
+    # Other options say how the folds are read (as in recipe_selection.py); default --fold-column fold. For a compare
+    # folder's folds: --metadata-file DIR/folds.csv --fold-column fold --split-strategy kfold --group-column group
+    args, data_flags = parser.parse_known_args(argv)
+    args.data_flags = data_flags or ["--fold-column", "fold"]
     if args.stage == "distillation" and not args.teachers_from:
         parser.error("--stage distillation needs --teachers-from (a pretrained-stage candidate folder)")
     out = Path(args.output_dir) / args.stage
