@@ -1,10 +1,9 @@
 """How the transfer recipe and the distillation defaults were chosen: candidates scored on VALIDATION folds only.
 
 Each candidate is `audio-vit train` with the data flags, a held-out test fold that is never evaluated
-(`--do-test false`), the validation fold the recipe derives (the next fold; with groups, a group-disjoint part of
-the training folds), and the candidate's flags on top of the recipe. The score is the validation accuracy / loss
-of the epoch the training itself selects (its best epoch by validation loss), read from `all_results.json`; the
-table gives them per fold and their mean.
+(`--do-test false`), the validation fold the recipe derives (the next fold), and the candidate's flags on top of
+the recipe. The score is the validation accuracy / loss of the epoch the training itself selects (its best epoch by
+validation loss), read from `all_results.json`; the table gives them per fold and their mean.
 
     python benchmarks/transfer_selection.py --data-dir outputs/variants/small --test-folds 1 3 5 \
         --stage pretrained --output-dir outputs/selection
@@ -18,7 +17,7 @@ Options it does not know say how the folds are read (default `--fold-column fold
 speaker folds a `compare` run wrote (`folds.csv`), so its trainings are those of the compare rows with the test fold
 held out. TEACHERS holds one folder `test{FOLD}` per test fold (e.g. links to the compare run's
 `models/timm_tf_efficientnet_lite0@.../seed42/fold{FOLD}/model`: trained on the same training folds, it used the
-same validation part only to pick its epoch).
+same validation fold only to pick its epoch).
 
 `--stage pretrained` fine-tunes the EfficientNet-Lite0 ImageNet weights of the `imagenet` extra with the
 candidates of `PRETRAINED_CANDIDATES`; `--stage distillation` trains the scratch ViT with `--teacher` set to the
