@@ -67,6 +67,10 @@ DISTILLATION_CANDIDATES = {
     "soft-a0.9-t1": ["--distillation-type", "soft", "--distillation-alpha", "0.9", "--distillation-tau", "1.0"],
     "hard-a0.5": ["--distillation-type", "hard", "--distillation-alpha", "0.5"],
     "hard-a0.5-token": ["--distillation-type", "hard", "--distillation-alpha", "0.5", "--distillation-token", "true"],
+    # "Function matching" (Beyer et al. 2022): the teacher's soft targets alone, on mixed clips, where they say more
+    # than the labels do
+    "soft-a1-t1-mixup": ["--distillation-type", "soft", "--distillation-alpha", "1.0", "--distillation-tau", "1.0",
+                         "--mixup-alpha", "0.4"],
 }
 
 
