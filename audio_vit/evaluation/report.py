@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..classification_report import per_class_scores
+from ..classification_report import per_class_scores, plot_confusion_matrix
 
 # What a multi-label run reports (the test scores of the package's multi-label evaluation).
 MULTI_LABEL_SCORES = ("mAP", "micro_AP", "micro_f1", "macro_f1")
@@ -168,8 +168,6 @@ def write_json(path, data) -> Path:
 
 def write_cv_report(summary: dict, output_dir, title: str = "Cross-validation") -> dict[str, Path]:
     """cv_results.json, cv_results.md and (single-label) confusion_matrix.png in `output_dir`."""
-    from ..classification_report import plot_confusion_matrix
-
     output_dir = Path(output_dir)
     written = {
         "json": write_json(output_dir / "cv_results.json", summary),
