@@ -1,9 +1,11 @@
 """AudioViT feature extractor: waveforms -> log-mel "images" `(batch, num_mel_bins, frames)`.
 
-This file is copied next to saved checkpoints for `trust_remote_code` loading, so it imports only
-third-party packages (numpy, torch, transformers; librosa lazily) and `audio_utils.py` beside it.
-Training-time randomness (random crops) is not here: see `audio_vit.augmentation.random_waveform_crop`.
-Over 400 lines (most of it docstrings and input checks) because a checkpoint ships it as one file.
+The extractor owns the parameters, padding, truncation and batching. Checking the raw audio is in
+`raw_audio_input.py`, the spectrogram maths of both frontends in `log_mel_frontends.py`. These files are copied
+next to saved checkpoints for `trust_remote_code` loading (transformers copies a file's relative imports with
+it), so they import only third-party packages (numpy, torch, transformers; librosa lazily) and each other
+(with `audio_utils.py`). Training-time randomness (random crops) is not here: see
+`audio_vit.augmentation.random_waveform_crop`.
 """
 from __future__ import annotations
 
@@ -17,16 +19,20 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
-from .audio_utils import pcm_to_float32, resample, to_mono
+from .audio_utils import resample
+from .log_mel_frontends import (
+    KALDI_DTYPE,
+    kaldi_log_fbank,
+    kaldi_window_and_filters,
+    librosa_log_mel,
+    librosa_window_and_filters,
+)
+from .raw_audio_input import mono_float32_clips
 
 logger = logging.get_logger(__name__)
 
 MEL_SCALES = ("slaney", "htk")
 FRONTENDS = ("librosa", "kaldi")
-# AST's kaldi-style fbank (ASTFeatureExtractor / torchaudio.compliance.kaldi.fbank with window_type="hanning"):
-# fixed per-frame pre-processing and the floor of its natural log.
-KALDI_PREEMPHASIS = 0.97
-KALDI_LOG_FLOOR = float(np.finfo(np.float32).eps)
 PADDING_STRATEGIES = ("max_length", "longest", "do_not_pad")
 RETURN_TENSORS = (None, "np", "pt")
 
@@ -209,98 +215,12 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         fitted._check_parameters()
         return fitted
 
-    def _mel_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(window (n_fft,), mel filterbank (num_mel_bins, n_fft // 2 + 1)), cached."""
-        key = (str(device), dtype)
-        if key not in self._tensor_cache:
-            import librosa
-
-            win_length = self.n_fft if self.win_length is None else self.win_length
-            window = librosa.filters.get_window("hann", win_length, fftbins=True)  # periodic, like librosa.stft
-            window = librosa.util.pad_center(window, size=self.n_fft)
-            mel_filters = librosa.filters.mel(
-                sr=self.sampling_rate,
-                n_fft=self.n_fft,
-                n_mels=self.num_mel_bins,
-                fmin=self.f_min,
-                fmax=self.f_max,
-                htk=self.mel_scale == "htk",
-                norm=self.mel_norm,
-                dtype=np.float32,
-            )  # (num_mel_bins, n_fft // 2 + 1)
-            self._tensor_cache[key] = (
-                torch.as_tensor(window, dtype=dtype, device=device),
-                torch.as_tensor(mel_filters, dtype=dtype, device=device),
-            )
-        return self._tensor_cache[key]
-
     def pad(self, *args, **kwargs):
         # SequenceFeatureExtractor.pad pads along axis 0, which here is the mel axis, and would pad with a
         # constant instead of the clip's own silence level: refuse rather than return wrong features.
         raise NotImplementedError(
             f"{type(self).__name__} pads waveforms, not features: call it on the raw audio of the whole batch "
             "(padding='longest' or 'max_length'), or compute features at a fixed max_length and stack them"
-        )
-
-    # ------------------------------------------------------------------ input handling
-    def _as_clips(self, raw_speech) -> list[np.ndarray | torch.Tensor]:
-        """Split the input into a list of per-clip arrays/tensors (not yet converted)."""
-        if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
-            return [raw_speech]  # 1-D clip or 2-D (channels, samples) clip
-        if isinstance(raw_speech, (list, tuple)):
-            if len(raw_speech) == 0:
-                raise ValueError("raw_speech is an empty list; expected at least one clip")
-            if all(isinstance(v, numbers.Number) for v in raw_speech):
-                return [np.asarray(raw_speech, dtype=np.float32)]  # a single clip given as a list of floats
-            return list(raw_speech)
-        raise TypeError(
-            f"raw_speech of type {type(raw_speech).__name__} is not supported; expected a 1-D or 2-D "
-            "(channels, samples) numpy array / torch tensor, or a list of them"
-        )
-
-    @staticmethod
-    def _to_mono_float(clip, index: int) -> np.ndarray:
-        """One clip -> 1-D float32 numpy array (integer PCM scaled to [-1, 1], channels averaged)."""
-        if isinstance(clip, torch.Tensor):
-            clip = clip.detach()
-            if clip.dtype == torch.bfloat16:
-                clip = clip.float()
-            clip = clip.cpu().numpy()
-        elif isinstance(clip, (list, tuple)):
-            clip = np.asarray(clip)
-        if not isinstance(clip, np.ndarray):
-            raise TypeError(
-                f"item {index} of the batch has type {type(clip).__name__}; expected a numpy array or torch tensor"
-            )
-        if clip.ndim == 0 or clip.ndim > 2:
-            raise ValueError(
-                f"item {index} of the batch has {clip.ndim} dimensions (shape {tuple(clip.shape)}); expected "
-                "1-D (samples,) or 2-D (channels, samples)"
-            )
-        if clip.size == 0:
-            raise ValueError(f"item {index} of the batch is empty (shape {tuple(clip.shape)}, 0 samples)")
-        if clip.ndim == 2 and clip.shape[0] > clip.shape[1]:
-            raise ValueError(
-                f"item {index} of the batch has shape {tuple(clip.shape)}, more channels than samples; expected "
-                "(channels, samples) -- soundfile returns (samples, channels), pass `array.T`"
-            )
-        if not (np.issubdtype(clip.dtype, np.integer) or np.issubdtype(clip.dtype, np.floating)):
-            raise ValueError(
-                f"item {index} of the batch has dtype {clip.dtype}; expected floating point or integer PCM samples"
-            )
-        if clip.ndim == 2 and clip.shape[0] > 8:
-            logger.warning_once(
-                f"A 2-D input of shape {tuple(clip.shape)} is read as ONE clip of {clip.shape[0]} channels and "
-                "averaged; pass a list of 1-D clips for a batch."
-            )
-        return to_mono(pcm_to_float32(clip))  # downmix (channels, samples) -> (samples,)
-
-    @staticmethod
-    def _non_finite_error(clip: np.ndarray, index: int) -> ValueError:
-        what = "NaN" if np.isnan(clip).any() else "Inf"
-        count = int((~np.isfinite(clip)).sum())
-        return ValueError(
-            f"item {index} of the batch contains {what} ({count} non-finite samples); expected finite audio samples"
         )
 
     # ------------------------------------------------------------------ main entry point
@@ -415,11 +335,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 f"sampling_rate={sampling_rate} does not match the feature extractor's {self.sampling_rate}; "
                 "resample first or pass resample=True"
             )
-        clips = [self._to_mono_float(clip, i) for i, clip in enumerate(self._as_clips(raw_speech))]
-        for i, clip in enumerate(clips):  # the whole clip, also what truncation drops (numpy: no thread hand-offs)
-            if not np.isfinite(clip).all():
-                raise self._non_finite_error(clip, i)
-        return [resample(clip, sampling_rate, self.sampling_rate) for clip in clips]
+        return [resample(clip, sampling_rate, self.sampling_rate) for clip in mono_float32_clips(raw_speech)]
 
     def _padded_waveforms(self, clips: list[np.ndarray], lengths: list[int], num_frames: int) -> torch.Tensor:
         """Zero-padded batch `(B, samples)` with librosa's centre padding (n_fft // 2 zeros on the left) built in.
@@ -437,66 +353,26 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         return torch.from_numpy(waveforms)
 
     def _log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
-        """Centre-padded waveforms (B, samples) -> clipped log-mel dB (B, num_mel_bins, num_frames)."""
+        """Padded waveforms (B, samples) -> `self.frontend`'s log-mel (B, num_mel_bins, num_frames)."""
+        frames = dict(n_fft=self.n_fft, hop_length=self.hop_length, num_frames=num_frames, valid_frames=valid_frames)
         if self.frontend == "kaldi":
-            return self._kaldi_log_mel(waveforms, num_frames, valid_frames)
-        window, mel_filters = self._mel_tensors(waveforms.device, waveforms.dtype)
-        frames = waveforms.unfold(1, self.n_fft, self.hop_length)[:, :num_frames]  # (B, T, n_fft), a view
-        spectrum = torch.fft.rfft(frames * window, dim=-1)  # (B, T, F) complex
-        squares = torch.view_as_real(spectrum).square_()  # (B, T, F, 2): re^2, im^2 in place
-        power = squares[..., 0] + squares[..., 1]  # (B, T, F); faster than abs().pow(2), which takes a hypot
-        # (M, F) @ (B, F, T): the transposed operand goes to BLAS as is, so the result is already (B, M, T).
-        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T) power
-        # power_to_db(ref=1.0, amin=1e-10, top_db): 10 * log10(max(mel, amin)), floored at each clip's max
-        # minus top_db. The floor is applied to the power (max * 10^(-top_db / 10)): one clamp instead of a clamp
-        # and a maximum, equal in dB to float32 rounding (~1e-6 dB).
-        floor = 1e-10
-        if self.top_db is not None:
-            # Each clip's max over its own valid frames, so padding never changes the clipping floor.
-            valid = torch.tensor(valid_frames, device=waveforms.device)
-            is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= valid[:, None]  # (B, T)
-            masked = mel.masked_fill(is_pad[:, None, :], 0.0) if bool(is_pad.any()) else mel
-            clip_max = masked.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
-            floor = clip_max.mul_(10.0 ** (-self.top_db / 10.0)).clamp_(min=1e-10)
-        return mel.clamp_(min=floor).log10_().mul_(10.0)
+            window, mel_filters = self._frontend_tensors(waveforms.device, KALDI_DTYPE)
+            return kaldi_log_fbank(waveforms, window, mel_filters, **frames)
+        window, mel_filters = self._frontend_tensors(waveforms.device, waveforms.dtype)
+        return librosa_log_mel(waveforms, window, mel_filters, top_db=self.top_db, **frames)
 
-    def _kaldi_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(symmetric Hann window (win_length,), kaldi mel filterbank (num_mel_bins, n_fft // 2 + 1)), cached."""
-        key = ("kaldi", str(device), dtype)
+    def _frontend_tensors(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(window, mel filterbank) of `self.frontend` on `device` in `dtype`, built once and cached."""
+        key = (self.frontend, str(device), dtype)
         if key not in self._tensor_cache:
-            import warnings
-
-            from transformers.audio_utils import mel_filter_bank
-
-            with warnings.catch_warnings():  # AST's 128-band bank has empty low bands at 512 FFT points; AST's too
-                warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
-                mel_filters = mel_filter_bank(
-                    num_frequency_bins=self.n_fft // 2 + 1, num_mel_filters=self.num_mel_bins, min_frequency=self.f_min,
-                    max_frequency=self.sampling_rate / 2 if self.f_max is None else self.f_max,
-                    sampling_rate=self.sampling_rate, norm=None, mel_scale="kaldi", triangularize_in_mel_space=True,
-                ).T  # (num_mel_bins, n_fft // 2 + 1)
-            window = torch.hann_window(self._frame_length(), periodic=False, dtype=torch.float64)
-            self._tensor_cache[key] = (window.to(device, dtype), torch.as_tensor(mel_filters, dtype=dtype, device=device))
+            options = dict(sampling_rate=self.sampling_rate, n_fft=self.n_fft, frame_length=self._frame_length(),
+                           num_mel_bins=self.num_mel_bins, f_min=self.f_min, f_max=self.f_max)
+            if self.frontend == "kaldi":
+                tensors = kaldi_window_and_filters(**options)
+            else:
+                tensors = librosa_window_and_filters(**options, mel_scale=self.mel_scale, mel_norm=self.mel_norm)
+            self._tensor_cache[key] = tuple(tensor.to(device=device, dtype=dtype) for tensor in tensors)
         return self._tensor_cache[key]
-
-    def _kaldi_log_mel(self, waveforms: torch.Tensor, num_frames: int, valid_frames: list[int]) -> torch.Tensor:
-        """Uncentred waveforms (B, samples) -> AST's log fbank (B, num_mel_bins, num_frames), 0 on padded frames.
-
-        Computed in float64 like ASTFeatureExtractor's numpy path: in float32 the FFT's rounding, relative to a
-        frame's loudest bin, reaches 1e-3 in the log of quiet bands."""
-        out_dtype = waveforms.dtype
-        waveforms = waveforms.to(torch.float64)
-        window, mel_filters = self._kaldi_tensors(waveforms.device, waveforms.dtype)
-        frames = waveforms.unfold(1, self._frame_length(), self.hop_length)[:, :num_frames]  # (B, T, win)
-        frames = frames - frames.mean(dim=-1, keepdim=True)  # remove the DC offset per frame
-        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)  # kaldi: x[-1] := x[0]
-        frames = (frames - KALDI_PREEMPHASIS * previous) * window
-        power = torch.fft.rfft(frames, n=self.n_fft, dim=-1).abs().square()  # (B, T, n_fft // 2 + 1)
-        mel = torch.matmul(mel_filters, power.transpose(1, 2))  # (B, num_mel_bins, T)
-        log_mel = mel.clamp_(min=KALDI_LOG_FLOOR).log_()
-        is_pad = torch.arange(num_frames, device=waveforms.device)[None, :] >= torch.tensor(
-            valid_frames, device=waveforms.device)[:, None]  # (B, T)
-        return log_mel.masked_fill_(is_pad[:, None, :], 0.0).to(out_dtype)
 
 
 def _batch_feature(log_mel: torch.Tensor, attention_mask, return_tensors, keep_frames: list[int], device) -> BatchFeature:

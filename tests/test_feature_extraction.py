@@ -179,7 +179,7 @@ def test_stereo_is_downmixed_and_int_pcm_is_scaled(clips):
     stereo = fe(np.stack([left, right]), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     mono = fe((left + right) / 2, sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     np.testing.assert_allclose(stereo, mono, atol=1e-5)
-    logger = hf_logging.get_logger("audio_vit.feature_extraction_audio_vit")
+    logger = hf_logging.get_logger("audio_vit.raw_audio_input")
     logger.warning_once.cache_clear()  # warning_once remembers messages other tests may have triggered
     with CaptureLogger(logger) as captured:  # a 2-D "batch" is one multichannel clip: say so
         assert fe(np.zeros((10, 900), dtype=np.float32), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"].shape[0] == 1
@@ -343,7 +343,8 @@ def test_module_loads_standalone_with_trust_remote_code(tmp_path, clips):
     fe = AudioViTFeatureExtractor(**SMALL)
     AudioViTFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     fe.save_pretrained(tmp_path / "checkpoint")
-    assert (tmp_path / "checkpoint" / "feature_extraction_audio_vit.py").is_file()
+    for name in ("feature_extraction_audio_vit.py", "raw_audio_input.py", "log_mel_frontends.py", "audio_utils.py"):
+        assert (tmp_path / "checkpoint" / name).is_file(), name
     np.save(tmp_path / "clip.npy", clips[0])
     expected = fe(clips[0], sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     script = (
