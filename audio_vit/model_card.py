@@ -17,6 +17,7 @@ short function; the text itself lives in the template. The confusion-matrix imag
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math

@@ -167,6 +167,15 @@ def test_card_for_fine_tuned_model_and_missing_results(tmp_path):
     assert not (folder / "confusion_matrix.png").exists()
 
 
+def test_card_takes_hyperparameters_from_an_argparse_namespace(tmp_path):
+    import argparse
+
+    folder = tmp_path / "ns"
+    save_tiny_model(folder)
+    card = build_model_card(folder, training_args=argparse.Namespace(learning_rate=0.002, output_dir="x"))
+    assert "| `learning_rate` | 0.002 |" in card.text and "output_dir" not in card.text
+
+
 def test_card_rejects_results_of_another_model(tmp_path):
     folder = tmp_path / "m"
     save_tiny_model(folder)
