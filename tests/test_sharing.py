@@ -27,10 +27,10 @@ from audio_vit.model_card import (
     PACKAGED_TEMPLATE,
     SOURCE_TEMPLATE,
     build_model_card,
-    parse_results,
     validate_model_card,
     write_model_card,
 )
+from audio_vit.model_card_tables import parse_results
 from tests.conftest import REPO_ROOT, tiny_config_kwargs
 
 LABELS = ["zero", "one", "two"]
