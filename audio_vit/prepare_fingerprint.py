@@ -19,8 +19,8 @@ FORMAT_VERSION = 1
 IGNORED_OPTIONS = frozenset({"output_dir", "overwrite", "force", "quiet", "cache_dir", "num_proc"})
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The code that decides what ends up in the output: decoding, spectrograms, manifest, splits, report.
-CODE_FILES = ("audio_io.py", "feature_extraction_audio_vit.py", "raw_audio_input.py", "log_mel_frontends.py",
-              "commands/prepare.py", "data")
+CODE_FILES = ("audio_io.py", "audio_utils.py", "feature_extraction_audio_vit.py", "raw_audio_input.py",
+              "log_mel_frontends.py", "commands/prepare.py", "data")
 
 
 def _hash_tree(digest, root: Path, label: str) -> int:
