@@ -29,7 +29,10 @@ checkout changes (PYTHONSAFEPATH: the current folder, the checkout, does not com
 
 The candidates are flags on top of the recipe of the code that runs: the recorded runs (BENCHMARKS.md, "Pretrained
 starts and distillation") used commit 15f4b3a for the first stage (its first transfer recipe) and 7099cd1 for the
-second (the teachers: that stage's `uniform-3e-3-40`, the recipe chosen).
+second (the teachers: that stage's `uniform-3e-3-40`, the recipe chosen). Since the recipe gives a soft `--teacher`
+function matching (`audio_vit/training/distillation_recipe.py`), a distillation candidate that does not set
+`--distillation-alpha` or `--mixup-alpha` gets 1.0 and 0.4: `soft-a0.5-t1` now means alpha 0.5 on mixup blends;
+the earlier default (alpha 0.5, the scratch recipe's mixup) is the code before that change.
 """
 from __future__ import annotations
 

@@ -14,9 +14,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.model_folder import load_feature_extractor, load_model
 from audio_vit.training import distillation as distillation_module
-from audio_vit.training import parse_training_args, train
+from audio_vit.training import explicit_option_names, parse_training_args, train
+from audio_vit.training.auto_recipe import format_recipe, resolve_recipe
 from audio_vit.training import trainer as trainer_module
 from audio_vit.training.distillation import DistillationLoss, check_teacher_features, renormalizer
+from audio_vit.training.distillation_recipe import FUNCTION_MATCHING
 from conftest import tiny_config_kwargs
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
 
@@ -156,3 +158,28 @@ def test_teacher_with_other_labels_is_refused(tones, tmp_path):
     argv = tiny_train_argv(tones, tmp_path / "student", tmp_path / "cache", "--teacher", str(tmp_path / "teacher"))
     with pytest.raises(ValueError, match=r"predicts labels \['a', 'b'\], the data has"):
         train(*parse_training_args(argv))
+
+
+def resolved(argv):
+    model_args, data_args, aug_config, args = parse_training_args(argv)
+    return resolve_recipe(model_args, data_args, aug_config, args, explicit_option_names(argv)), aug_config, args
+
+
+def test_the_auto_recipe_gives_a_soft_teacher_function_matching_and_user_flags_win(tones, tmp_path):
+    base = ["--data-dir", str(tones), "--output-dir", str(tmp_path / "out")]
+    scratch, scratch_aug, scratch_args = resolved(base)
+    record, aug, args = resolved([*base, "--teacher", str(tmp_path / "teacher")])
+    assert "distillation" not in scratch and scratch_args.distillation_alpha == 0.5
+    # The values chosen on FSDD validation folds (BENCHMARKS.md): the teacher term alone, on mixup blends.
+    assert FUNCTION_MATCHING == {"distillation_alpha": 1.0, "mixup_alpha": 0.4}
+    assert args.distillation_alpha == 1.0 and aug.mixup_alpha == 0.4
+    assert aug.mixup_prob == scratch_aug.mixup_prob > 0  # on the scratch recipe's share of batches
+    assert record["distillation"]["options"] == ["distillation_alpha", "mixup_alpha"]
+    assert record["applied"]["distillation_alpha"] == 1.0 and "function matching" in format_recipe(record)
+    # A flag the user sets wins; the hard term (the teacher's class, mistakes included) keeps the labels' half.
+    _, aug, args = resolved([*base, "--teacher", "t", "--distillation-alpha", "0.3", "--mixup-alpha", "0"])
+    assert (args.distillation_alpha, aug.mixup_alpha) == (0.3, 0.0)
+    record, aug, args = resolved([*base, "--teacher", "t", "--distillation-type", "hard"])
+    assert "distillation" not in record and args.distillation_alpha == 0.5 and aug.mixup_alpha == scratch_aug.mixup_alpha
+    record, aug, args = resolved([*base, "--teacher", "t", "--recipe", "none"])
+    assert record is None and args.distillation_alpha == 0.5 and aug.mixup_alpha == 0.0  # the plain defaults

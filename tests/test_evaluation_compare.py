@@ -285,6 +285,11 @@ def test_cross_validate_distilled_trains_each_folds_teacher_first(small_fsdd, tm
     assert teacher["model"] == "vit" and teacher["fold"] == "2"
     distillation = json.loads((run / "model" / "distillation.json").read_text())
     assert distillation["teacher"] == str((run / "teacher" / "model").resolve())
+    # The student gets the auto recipe's distillation values (function matching), recorded with the recipe
+    assert (distillation["type"], distillation["alpha"]) == ("soft", 1.0)
+    recipe = json.loads((run / "model" / "recipe.json").read_text())
+    assert recipe["distillation"]["options"] == ["distillation_alpha", "mixup_alpha"]
+    assert recipe["applied"]["mixup_alpha"] == 0.4
     assert json.loads((out / "cv_results.json").read_text())["model"] == "vit-distilled:vit"
     with pytest.raises(ValueError, match="--model rf: cross-validate runs the package's training"):
         cross_validate.main([*argv[:-len(TINY_VIT)], "--model", "rf"])

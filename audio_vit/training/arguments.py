@@ -247,14 +247,16 @@ class TrainingArguments:
         default=None,
         metadata={"help": "Distil a trained model folder (timm or ViT, same labels) into the model being trained: "
                   "the loss adds the teacher's predictions of each augmented batch (DeiT); the saved model does not "
-                  "need the teacher. --recipe auto takes the teacher's feature options."},
+                  "need the teacher. --recipe auto takes the teacher's feature options and, with the soft term, "
+                  "learns the teacher's function: --distillation-alpha 1.0 on --mixup-alpha 0.4 blends."},
     )
     distillation_type: str = field(
         default="soft", metadata={"help": "With --teacher: 'soft' (KL to the teacher's softmax at --distillation-tau) "
                                   "or 'hard' (cross-entropy to the teacher's class)."}
     )
     distillation_alpha: float = field(
-        default=0.5, metadata={"help": "With --teacher: weight of the teacher term; the label term gets 1 - alpha."}
+        default=0.5, metadata={"help": "With --teacher: weight of the teacher term; the label term gets 1 - alpha "
+                               "(--recipe auto with the soft term: 1.0, the teacher's predictions only)."}
     )
     distillation_tau: float = field(default=1.0, metadata={"help": "With --teacher: temperature of the soft term."})
     seeds: list[int] | None = field(

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..data.profile import DataProfile
 from ..model_folder import PREPROCESSOR_NAME, RECIPE_NAME
+from .distillation_recipe import add_distillation_defaults
 from .transfer_recipe import add_transfer_defaults
 # Feature options a model or prepared folder fixes (its preprocessor_config.json).
 FEATURE_OPTIONS = ("sampling_rate", "hop_length", "win_length", "n_fft", "num_mel_bins", "f_max", "max_length")
@@ -163,6 +164,8 @@ GEOMETRY_OPTIONS = ("backbone", "timm_model_name", "stem", "stem_channels", "pat
 
 
 RECIPE_PARTS = ("features", "model", "training", "augmentation")
+# What a model's config keeps of the recipe record (`training_recipe`): the options applied and why.
+RECIPE_RECORD_KEYS = ("recipe", "applied", "kept", "profile", "transfer", "distillation")
 
 
 def derive_defaults(profile: DataProfile, *, fixed: dict[str, Any] | None = None, train_fraction: float = 0.8,
@@ -304,8 +307,10 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
         # Multi-label clips have no single class to balance on (and their label strings are combinations).
         derived["balanced_sampling"] = False
     transfer = add_transfer_defaults(model_args, derived, parts)  # fine-tuning settings for a pretrained start
+    distillation = add_distillation_defaults(args, derived, parts)  # how a student learns from --teacher
     record = _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
-    return {**record, "transfer": transfer} if transfer else record
+    extras = {"transfer": transfer, "distillation": distillation}
+    return {**record, **{key: value for key, value in extras.items() if value}}
 
 
 def resolve_prepare_recipe(data_args, prepare_args, explicit: set[str]) -> dict[str, Any] | None:
@@ -337,9 +342,12 @@ def format_recipe(record: dict[str, Any]) -> str:
     transfer = (f"\n  pretrained start, {record['transfer']['start']}: fine-tuning values for "
                 f"{', '.join(record['transfer']['options'])} ({record['transfer']['why']})"
                 if record.get("transfer") else "")
+    distillation = (f"\n  teacher {record['distillation']['teacher']}: distillation values for "
+                    f"{', '.join(record['distillation']['options'])} ({record['distillation']['why']})"
+                    if record.get("distillation") else "")
     return (f"data-derived defaults (--recipe auto; --recipe none for the plain defaults):\n"
-            f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}")
+            f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}{distillation}")
 
 
-__all__ = ["derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
+__all__ = ["RECIPE_RECORD_KEYS", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
            "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe", "validation_defaults"]

@@ -34,7 +34,7 @@ from ..model_folder import (
     require_model_folder,
 )
 from .arguments import ModelArguments, TrainingArguments, non_default_options
-from .auto_recipe import format_recipe, resolve_recipe
+from .auto_recipe import RECIPE_RECORD_KEYS, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .distillation import DISTILLATION_REPORT_NAME, build_distillation, distillation_record, training_loss
 from .evaluation_task import EvaluationTask, multi_hot_labels
@@ -126,8 +126,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     # --- model, optimizer (over all parameters, so unfreezing later needs no new one), schedule
     model = build_model(model_args, prepared.id2label, multi_label=prepared.multi_label)
     if recipe is not None:  # saved with the model: which options came from the data, and what the data was
-        model.config.training_recipe = {key: recipe[key] for key in ("recipe", "applied", "kept", "profile", "transfer")
-                                        if key in recipe}
+        model.config.training_recipe = {key: recipe[key] for key in RECIPE_RECORD_KEYS if key in recipe}
     pretrained_report = start_from_pretrained_backbone(model, model_args)
     distillation = build_distillation(args, prepared, accelerator.device)  # None without --teacher
     optimizer = build_optimizer(model, args)
