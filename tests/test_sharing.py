@@ -364,8 +364,8 @@ def test_plain_pickle_weights_load_when_allowed(model_dir, tmp_path):
 EXPECTED_UPLOAD = [
     "README.md", "audio_utils.py", "config.json", "configuration_audio_vit.py", "confusion_matrix.png", "data_report.json",
     "feature_extraction_audio_vit.py", "log_mel_frontends.py", "model.safetensors", "modeling_audio_vit.py",
-    "modeling_timm_encoder.py", "modeling_utils.py", "preprocessor_config.json", "raw_audio_input.py", "test_results.json",
-    "trainer_state.json",
+    "modeling_spectrogram_embeddings.py", "modeling_timm_encoder.py", "modeling_utils.py", "preprocessor_config.json",
+    "raw_audio_input.py", "test_results.json", "trainer_state.json",
 ]
 
 
