@@ -293,3 +293,19 @@ def test_cross_validate_distilled_trains_each_folds_teacher_first(small_fsdd, tm
     assert json.loads((out / "cv_results.json").read_text())["model"] == "vit-distilled:vit"
     with pytest.raises(ValueError, match="--model rf: cross-validate runs the package's training"):
         cross_validate.main([*argv[:-len(TINY_VIT)], "--model", "rf"])
+
+
+def test_a_reused_teacher_is_found_in_its_run_folder_whatever_the_working_directory(tmp_path, monkeypatch):
+    from audio_vit.evaluation.models import FoldContext, run_settings, teacher_model_dir
+
+    context = FoldContext(folds_csv=tmp_path / "folds.csv", label_names=["a", "b"], has_groups=False,
+                          models_dir=tmp_path / "out" / "models")
+    run_dir = context.models_dir / "vit" / "seed42" / "fold3"
+    (run_dir / "model").mkdir(parents=True)
+    # A teacher row trained by `compare --output-dir out` from tmp_path: it stored its model folder relative to there
+    (run_dir / "result.json").write_text(json.dumps(
+        {"model": "vit", "seed": 42, "fold": "3", "settings": run_settings("vit", context),
+         "model_dir": "out/models/vit/seed42/fold3/model"}))
+    monkeypatch.chdir(tmp_path / "out")  # the student's compare runs from elsewhere
+    found = teacher_model_dir("vit", context, "3", 42, tmp_path / "student")
+    assert found == str((run_dir / "model").resolve())

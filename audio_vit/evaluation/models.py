@@ -280,7 +280,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     return {
         **scores, "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
-        "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir),
+        "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir.resolve()),
         "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
     }
 
@@ -312,8 +312,10 @@ def teacher_model_dir(teacher: str, context: FoldContext, test_fold: str, seed: 
     if not (teacher_dir / RESULT_NAME).is_file() and num_processes() > 1:
         raise ValueError(f"the teacher {teacher} of fold {test_fold} is not trained yet ({teacher_dir}); under several "
                          "processes train the teacher's folds first (compare/cross-validate it alone), then the student")
-    result = fold_result(teacher, context, test_fold, seed, teacher_dir)
-    return str(result["model_dir"])
+    fold_result(teacher, context, test_fold, seed, teacher_dir)
+    # The run folder's own layout, not the result's stored `model_dir`: an earlier run may have stored it relative
+    # to another working directory.
+    return str((Path(teacher_dir) / "model").resolve())
 
 
 def fold_result(name: str, context: FoldContext, test_fold: str, seed: int, run_dir: Path) -> dict:
