@@ -17,7 +17,14 @@ from audio_vit.training import distillation as distillation_module
 from audio_vit.training import explicit_option_names, parse_training_args, train
 from audio_vit.training.auto_recipe import format_recipe, resolve_recipe
 from audio_vit.training import trainer as trainer_module
-from audio_vit.training.distillation import DistillationLoss, check_teacher_features, renormalizer
+from audio_vit.training.distillation import (
+    DistillationLoss,
+    TeacherOnStudentInput,
+    check_teacher_features,
+    renormalizer,
+    teacher_validation,
+    weaker_teacher_warning,
+)
 from audio_vit.training.distillation_recipe import FUNCTION_MATCHING
 from conftest import tiny_config_kwargs
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
@@ -139,6 +146,10 @@ def test_teacher_student_run_adds_the_teacher_term_and_the_student_stands_alone(
 
     record = read_json(student_dir / "distillation.json")
     assert record["type"] == "soft" and record["alpha"] == 0.7 and record["tau"] == 2.0
+    # The teacher scored on the student's validation split (12 clips), beside the student's best epoch
+    assert record["student_validation_accuracy"] == results["eval_accuracy"]
+    assert record["teacher_validation_accuracy"] == results["teacher_validation_accuracy"]
+    assert round(record["teacher_validation_accuracy"] * 12, 6).is_integer()
     assert read_json(student_dir / "config.json")["distillation_head"] is True
 
     # The student is a plain model folder: it loads and predicts with the teacher gone.
@@ -183,3 +194,25 @@ def test_the_auto_recipe_gives_a_soft_teacher_function_matching_and_user_flags_w
     assert "distillation" not in record and args.distillation_alpha == 0.5 and aug.mixup_alpha == scratch_aug.mixup_alpha
     record, aug, args = resolved([*base, "--teacher", "t", "--recipe", "none"])
     assert record is None and args.distillation_alpha == 0.5 and aug.mixup_alpha == 0.0  # the plain defaults
+
+
+def test_the_teacher_is_scored_on_the_students_input_and_a_weaker_teacher_is_named(caplog):
+    teacher = FixedTeacher(torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    teacher.config = AudioViTConfig(**tiny_config_kwargs())
+    distillation = DistillationLoss(teacher, "soft", teacher_input=lambda values: values * 2 + 1)
+    wrapped = TeacherOnStudentInput(distillation)
+    values = torch.ones(2, 16, 32)
+    assert torch.equal(wrapped(values).logits, teacher.logits) and torch.equal(teacher.seen, values * 3)
+    assert wrapped.config is teacher.config
+
+    def evaluate(model):  # stands for the trainer's validation pass
+        predictions = model(values).logits.argmax(-1)
+        return {"accuracy": float((predictions == torch.tensor([0, 2])).float().mean())}
+
+    with caplog.at_level("WARNING"):
+        assert teacher_validation(distillation, evaluate, 0.5) == {"teacher_validation_accuracy": 0.5,
+                                                                   "student_validation_accuracy": 0.5}
+        assert not caplog.records  # a tie: no warning
+        teacher_validation(distillation, evaluate, 0.9)
+    assert "beat its teacher (50.0%)" in caplog.text
+    assert weaker_teacher_warning(0.7, 0.8) is None

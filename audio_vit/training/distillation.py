@@ -22,6 +22,7 @@ renormalised with its own mean/std; any other difference of feature extraction (
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpointing import write_json_atomic
 from .param_groups import unwrap
+
+logger = logging.getLogger(__name__)
 
 DISTILLATION_TYPES = ("soft", "hard")
 DISTILLATION_REPORT_NAME = "distillation.json"
@@ -144,11 +148,55 @@ def build_distillation(args, prepared, device) -> Optional[DistillationLoss]:
                             teacher_input=renormalizer(prepared.feature_extractor, teacher_extractor))
 
 
-def distillation_record(args) -> dict:
-    """What `distillation.json` beside the student says: the teacher and the loss settings."""
+def distillation_record(args, validation: Optional[dict] = None) -> dict:
+    """What `distillation.json` beside the student says: the teacher, the loss settings and, once trained, the
+    validation accuracy of the teacher and of the student's best epoch (`teacher_validation`)."""
     return {"teacher": str(Path(args.teacher).resolve()), "type": args.distillation_type,
-            "alpha": args.distillation_alpha, "tau": args.distillation_tau}
+            "alpha": args.distillation_alpha, "tau": args.distillation_tau, **(validation or {})}
 
 
-__all__ = ["DISTILLATION_REPORT_NAME", "DISTILLATION_TYPES", "DistillationLoss", "build_distillation",
-           "check_teacher_features", "distillation_record", "renormalizer", "training_loss"]
+class TeacherOnStudentInput(nn.Module):
+    """The teacher seen as the student's evaluation sees a model: the student's input in, the teacher's logits out."""
+
+    def __init__(self, distillation: DistillationLoss):
+        super().__init__()
+        self.teacher, self.teacher_input = distillation.teacher, distillation.teacher_input
+        self.config = self.teacher.config  # the window the evaluation cuts clips into: the student's (same features)
+
+    def compute_loss(self, logits, labels):
+        return self.teacher.compute_loss(logits, labels)
+
+    def forward(self, input_values, attention_mask=None, **kwargs):
+        return self.teacher(input_values=self.teacher_input(input_values), attention_mask=attention_mask)
+
+
+def weaker_teacher_warning(student_accuracy: float, teacher_accuracy: float) -> Optional[str]:
+    """A warning when the student beat its teacher on validation. On the validation folds where it was measured
+    (BENCHMARKS.md, "Function matching"), that happened exactly where distillation lost to the ViT trained alone:
+    a teacher weaker than the student has little to pass on."""
+    if student_accuracy <= teacher_accuracy:
+        return None
+    return (f"the student ({student_accuracy:.1%} validation accuracy) beat its teacher ({teacher_accuracy:.1%}): "
+            "the teacher is the weaker model here, and the model trained without --teacher may well be better; "
+            "compare them (audio-vit compare --models vit vit-distilled:TEACHER)")
+
+
+def teacher_validation(distillation: DistillationLoss, evaluate, student_accuracy: Optional[float],
+                       record: Optional[tuple] = None) -> dict:
+    """The teacher's accuracy on the student's validation split (`evaluate(model) -> metrics`) beside the student's
+    best epoch's, for the results; a warning when the teacher is the weaker one. `record=(args, output_dir)`
+    rewrites `distillation.json` with both."""
+    teacher = evaluate(TeacherOnStudentInput(distillation))
+    validation = {"teacher_validation_accuracy": teacher["accuracy"], "student_validation_accuracy": student_accuracy}
+    warning = None if student_accuracy is None else weaker_teacher_warning(student_accuracy, teacher["accuracy"])
+    if warning:
+        logger.warning(warning)
+    if record is not None:
+        args, output_dir = record
+        write_json_atomic(Path(output_dir) / DISTILLATION_REPORT_NAME, distillation_record(args, validation))
+    return validation
+
+
+__all__ = ["DISTILLATION_REPORT_NAME", "DISTILLATION_TYPES", "DistillationLoss", "TeacherOnStudentInput",
+           "build_distillation", "check_teacher_features", "distillation_record", "renormalizer", "teacher_validation",
+           "training_loss", "weaker_teacher_warning"]

@@ -36,7 +36,8 @@ from ..model_folder import (
 from .arguments import ModelArguments, TrainingArguments, non_default_options
 from .auto_recipe import RECIPE_RECORD_KEYS, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
-from .distillation import DISTILLATION_REPORT_NAME, build_distillation, distillation_record, training_loss
+from .distillation import (DISTILLATION_REPORT_NAME, build_distillation, distillation_record, teacher_validation,
+                           training_loss)
 from .evaluation_task import EvaluationTask, multi_hot_labels
 from .nonfinite import NonFiniteGuard, gradient_norm
 from .optimization import LRSchedule, ModelEMA, build_optimizer
@@ -166,6 +167,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     results = run_results(run, time.time() - started, finished)
     if finished and args.do_test and len(prepared.splits.get("test", [])) > 0:
         results.update(evaluate_test_split(run))
+    if finished and distillation is not None:  # the teacher on the same validation split (warns if it was weaker)
+        evaluate = functools.partial(run.task.evaluate, dataloader=eval_loader, accelerator=accelerator,
+                                     metrics=metrics, desc="teacher", disable_tqdm=args.disable_tqdm)
+        results.update(teacher_validation(distillation, evaluate, results.get("eval_accuracy"),
+                                          record=(args, output_dir) if accelerator.is_main_process else None))
     if accelerator.is_main_process:
         write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
         write_json_atomic(output_dir / DATA_REPORT_NAME, prepared.report.to_dict())
