@@ -349,5 +349,6 @@ def format_recipe(record: dict[str, Any]) -> str:
             f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}{distillation}")
 
 
-__all__ = ["RECIPE_RECORD_KEYS", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults", "resolve_recipe",
-           "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe", "validation_defaults"]
+__all__ = ["RECIPE_RECORD_KEYS", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults",
+           "resolve_recipe", "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe",
+           "validation_defaults"]
