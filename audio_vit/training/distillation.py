@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpointing import write_json_atomic
 from .param_groups import unwrap
 
 logger = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ class TeacherOnStudentInput(nn.Module):
     def __init__(self, distillation: DistillationLoss):
         super().__init__()
         self.teacher, self.teacher_input = distillation.teacher, distillation.teacher_input
-        self.config = self.teacher.config  # the window the evaluation cuts clips into: the student's (same features)
+        self.config = self.teacher.config  # the evaluation cuts clips into the teacher's own window (max_length)
 
     def compute_loss(self, logits, labels):
         return self.teacher.compute_loss(logits, labels)
@@ -182,19 +181,14 @@ def weaker_teacher_warning(student_accuracy: float, teacher_accuracy: float) -> 
             "compare them (audio-vit compare --models vit vit-distilled:TEACHER)")
 
 
-def teacher_validation(distillation: DistillationLoss, evaluate, student_accuracy: Optional[float],
-                       record: Optional[tuple] = None) -> dict:
+def teacher_validation(distillation: DistillationLoss, evaluate, student_accuracy: Optional[float]) -> dict:
     """The teacher's accuracy on the student's validation split (`evaluate(model) -> metrics`) beside the student's
-    best epoch's, for the results; a warning when the teacher is the weaker one. `record=(args, output_dir)`
-    rewrites `distillation.json` with both."""
+    best epoch's, for the results and `distillation.json`; a warning when the teacher is the weaker one."""
     teacher = evaluate(TeacherOnStudentInput(distillation))
     validation = {"teacher_validation_accuracy": teacher["accuracy"], "student_validation_accuracy": student_accuracy}
     warning = None if student_accuracy is None else weaker_teacher_warning(student_accuracy, teacher["accuracy"])
     if warning:
         logger.warning(warning)
-    if record is not None:
-        args, output_dir = record
-        write_json_atomic(Path(output_dir) / DISTILLATION_REPORT_NAME, distillation_record(args, validation))
     return validation
 
 

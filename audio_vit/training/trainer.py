@@ -168,10 +168,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     if finished and args.do_test and len(prepared.splits.get("test", [])) > 0:
         results.update(evaluate_test_split(run))
     if finished and distillation is not None:  # the teacher on the same validation split (warns if it was weaker)
-        evaluate = functools.partial(run.task.evaluate, dataloader=eval_loader, accelerator=accelerator,
-                                     metrics=metrics, desc="teacher", disable_tqdm=args.disable_tqdm)
-        results.update(teacher_validation(distillation, evaluate, results.get("eval_accuracy"),
-                                          record=(args, output_dir) if accelerator.is_main_process else None))
+        validation = teacher_validation(distillation, lambda teacher: validate(run, metrics, teacher, desc="teacher"),
+                                        results.get("eval_accuracy"))
+        results.update(validation)
+        if accelerator.is_main_process:
+            write_json_atomic(output_dir / DISTILLATION_REPORT_NAME, distillation_record(args, validation))
     if accelerator.is_main_process:
         write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
         write_json_atomic(output_dir / DATA_REPORT_NAME, prepared.report.to_dict())
@@ -321,11 +322,11 @@ def log_training_loss(run: Run, process_mean_loss: float, progress) -> None:
     progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
 
 
-def validate(run: Run, metrics) -> dict:
+def validate(run: Run, metrics, model=None, desc: str = "validation") -> dict:
     """Loss and metrics (accuracy, macro-F1; multi-label: mAP, F1 at the threshold) of the evaluated model (EMA
-    weights when kept) on the validation split."""
-    return run.task.evaluate(run.eval_model, run.eval_loader, run.accelerator, metrics, desc="validation",
-                             disable_tqdm=run.args.disable_tqdm)
+    weights when kept), or of `model`, on the validation split."""
+    return run.task.evaluate(run.eval_model if model is None else model, run.eval_loader, run.accelerator, metrics,
+                             desc=desc, disable_tqdm=run.args.disable_tqdm)
 
 
 def end_epoch(run: Run, train_loss: float, val: dict) -> None:
