@@ -28,11 +28,14 @@ Each variant is a folder of audio files (WAV; FLAC too in `mixed`) and a `metada
 - `speakers-small` (a small keyword set on unseen speakers): `speakers` cut to takes 0-4 of every digit and
   speaker, 300 clips in the same 6 speaker folds, so 20 training clips per class (4 speakers x 5 takes) once a
   test and a validation speaker are held out.
+- `noisy5s-small` (a small environmental-sound-like set): `noisy5s` built with 30 clips per digit, 300 clips in 5
+  stratified folds (6 per class per fold), so 18 training clips per class once a test and a validation fold are
+  held out. One FSDD take per clip; a speaker's takes cross folds, as in `noisy5s`.
 
 In every variant each FSDD take is used at most once (`source` lists the take(s) of a clip, joined by `+`), and
 the same --seed builds byte-identical files.
 
-    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants mixed small speakers-small]
+    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants mixed small speakers-small noisy5s-small]
 """
 from __future__ import annotations
 
@@ -44,9 +47,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-VARIANTS = ("noisy5s", "speakers", "mixed", "small", "speakers-small")
+VARIANTS = ("noisy5s", "speakers", "mixed", "small", "speakers-small", "noisy5s-small")
 # Takes of each digit per speaker in `speakers` and in its small cut.
 SPEAKERS_TAKES, SPEAKERS_SMALL_TAKES = 15, 5
+# Clips per digit in `noisy5s` and in its small cut (5 stratified folds either way).
+NOISY5S_CLIPS_PER_CLASS, NOISY5S_SMALL_CLIPS_PER_CLASS = 80, 30
 
 
 def read_fsdd(fsdd_dir: Path) -> list[dict]:
@@ -96,9 +101,10 @@ def take_per_class(rows: list[dict], per_class: int, rng: np.random.Generator) -
     return chosen
 
 
-def build_noisy5s(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> list[dict]:
+def build_noisy5s(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator,
+                  per_class: int = NOISY5S_CLIPS_PER_CLASS) -> list[dict]:
     rate = 44100
-    chosen = take_per_class(rows, 80, rng)
+    chosen = take_per_class(rows, per_class, rng)
     entries = []
     by_label: dict[str, int] = {}
     for row in chosen:
@@ -112,6 +118,10 @@ def build_noisy5s(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> 
         entries.append({"file_name": name, "label": row["label"], "fold": index % 5 + 1,
                         "speaker": row["speaker"], "source": Path(row["file_name"]).stem})
     return entries
+
+
+def build_noisy5s_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> list[dict]:
+    return build_noisy5s(rows, fsdd_dir, out, rng, per_class=NOISY5S_SMALL_CLIPS_PER_CLASS)
 
 
 def build_speakers(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator,
@@ -328,7 +338,7 @@ def build_speakers_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generat
 
 
 BUILDERS = {"noisy5s": build_noisy5s, "speakers": build_speakers, "mixed": build_mixed, "small": build_small,
-            "speakers-small": build_speakers_small}
+            "speakers-small": build_speakers_small, "noisy5s-small": build_noisy5s_small}
 
 
 def build_variant(name: str, fsdd_dir: Path, output_dir: Path, seed: int = 0) -> Path:
