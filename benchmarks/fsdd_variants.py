@@ -31,11 +31,16 @@ Each variant is a folder of audio files (WAV; FLAC too in `mixed`) and a `metada
 - `noisy5s-small` (a small environmental-sound-like set): `noisy5s` built with 30 clips per digit, 300 clips in 5
   stratified folds (6 per class per fold), so 18 training clips per class once a test and a validation fold are
   held out. One FSDD take per clip; a speaker's takes cross folds, as in `noisy5s`.
+- `speaker-id-small` (a small timbre task, like instrument recognition): the label is the SPEAKER (6 classes),
+  from takes 0-2 of every digit (180 clips at a random one of 8, 16 and 22.05 kHz, natural lengths). The fold is
+  the digit pair (fold 1 = digits 0-1, ..., fold 5 = 8-9), so a test fold holds words never heard in training,
+  as a music test fold holds pieces not in training: 18 training clips per class once a test and a validation
+  fold are held out.
 
 In every variant each FSDD take is used at most once (`source` lists the take(s) of a clip, joined by `+`), and
 the same --seed builds byte-identical files.
 
-    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants mixed small speakers-small noisy5s-small]
+    python benchmarks/fsdd_variants.py --fsdd ../shared/data/fsdd --output-dir outputs/variants [--variants small noisy5s-small speaker-id-small]
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-VARIANTS = ("noisy5s", "speakers", "mixed", "small", "speakers-small", "noisy5s-small")
+VARIANTS = ("noisy5s", "speakers", "mixed", "small", "speakers-small", "noisy5s-small", "speaker-id-small")
 # Takes of each digit per speaker in `speakers` and in its small cut.
 SPEAKERS_TAKES, SPEAKERS_SMALL_TAKES = 15, 5
 # Clips per digit in `noisy5s` and in its small cut (5 stratified folds either way).
@@ -337,8 +342,29 @@ def build_speakers_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generat
     return build_speakers(rows, fsdd_dir, out, rng, takes=SPEAKERS_SMALL_TAKES)
 
 
+# --- speaker-id-small: who speaks, on words not heard in training --------------------------------------------
+
+SPEAKER_ID_TAKES = 3  # takes of each digit per speaker
+DIGITS_PER_FOLD = 2
+
+
+def build_speaker_id_small(rows, fsdd_dir: Path, out: Path, rng: np.random.Generator) -> list[dict]:
+    entries = []
+    for row in rows:
+        if int(row["index"]) >= SPEAKER_ID_TAKES:
+            continue
+        audio, source_rate = sf.read(fsdd_dir / row["file_name"], dtype="float32")
+        rate = int(rng.choice([8000, 16000, 22050]))
+        name = f"audio/{Path(row['file_name']).stem}.wav"
+        sf.write(out / name, soxr.resample(audio, source_rate, rate), rate, subtype="PCM_16")
+        entries.append({"file_name": name, "label": row["speaker"], "fold": int(row["label"]) // DIGITS_PER_FOLD + 1,
+                        "speaker": row["speaker"], "source": Path(row["file_name"]).stem, "digit": row["label"]})
+    return entries
+
+
 BUILDERS = {"noisy5s": build_noisy5s, "speakers": build_speakers, "mixed": build_mixed, "small": build_small,
-            "speakers-small": build_speakers_small, "noisy5s-small": build_noisy5s_small}
+            "speakers-small": build_speakers_small, "noisy5s-small": build_noisy5s_small,
+            "speaker-id-small": build_speaker_id_small}
 
 
 def build_variant(name: str, fsdd_dir: Path, output_dir: Path, seed: int = 0) -> Path:

@@ -18,6 +18,7 @@ ViT's inference cost) and the best package route over the best classic model (>=
     python benchmarks/transfer.py --datasets small --output-dir outputs/transfer       # a variant of fsdd_variants.py
     python benchmarks/transfer.py --datasets speakers-small --output-dir outputs/transfer   # 20 clips/class, unseen speakers
     python benchmarks/transfer.py --datasets noisy5s-small --output-dir outputs/transfer    # 18 clips/class, 5 s noisy
+    python benchmarks/transfer.py --datasets speaker-id-small --output-dir outputs/transfer # 6 speakers, unheard words
     python benchmarks/transfer.py --data-dir DIR --fold-column fold --output-dir outputs/transfer   # your folder
     python benchmarks/transfer.py --data-dir DIR --num-folds 5 --output-dir outputs/transfer
 
