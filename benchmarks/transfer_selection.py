@@ -62,6 +62,8 @@ PRETRAINED_CANDIDATES = {
     "mel-128": ["--num-mel-bins", "128"],
     "light-augmentation": ["--num-freq-masks", "1", "--num-time-masks", "1", "--mixup-alpha", "0"],
     "no-head-only": ["--head-only-epochs", "0"],
+    # The transfer recipe at the scratch recipe's epoch count: its best epoch is often the last on 18 clips a class
+    "epochs-80": ["--num-train-epochs", "80"],
 }
 DISTILLATION_CANDIDATES = {
     "scratch": None,  # the plain scratch ViT (no teacher): the reference
