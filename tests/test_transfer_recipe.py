@@ -39,12 +39,12 @@ def test_derived_values_per_kind_of_start():
     assert imagenet["learning_rate"] == 3e-3 and imagenet["layer_decay"] is None  # one LR for the whole network
     assert imagenet["lr_scheduler"] == "cosine" and imagenet["warmup_epochs"] == 1.0
     assert imagenet["head_only_epochs"] == 1
-    assert imagenet["num_train_epochs"] == 30  # half the scratch recipe's 60
+    assert imagenet["num_train_epochs"] == 60  # the scratch recipe's 60
     assert imagenet["num_mel_bins"] == PRETRAINED_MEL_BINS == 64
     assert (imagenet["num_freq_masks"], imagenet["num_time_masks"], imagenet["mixup_prob"]) == (2, 2, 0.5)  # scratch's
     epochs = {scratch: transfer_defaults(start, {**SCRATCH, "num_train_epochs": scratch}, 18, ("training",))
               ["num_train_epochs"] for scratch in (20, 80)}
-    assert epochs == {20: 20, 80: 40}  # half, within 20-40 (80 -> 40 is what was measured)
+    assert epochs == {20: 20, 80: 80}  # the scratch recipe's, within 20-80 (80 vs 40 is what was measured)
     folder = transfer_defaults({"kind": "model_folder", "source": "m", "new_head": False}, SCRATCH, 6,
                                ("training", "augmentation"))
     assert "num_mel_bins" not in folder  # a model folder brings its input
