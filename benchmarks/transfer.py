@@ -32,7 +32,9 @@ the classic models about 1 s each after the MFCC pass; `vit` 121-129 s (80 epoch
 optimisation from the ImageNet weights, the same cost); `vit-distilled` 222-240 s (the ViT plus the teacher's
 forward pass; the teacher is the pretrained row's run of the fold, reused). About 16 minutes a fold, 80 minutes
 for the 5 folds of `small` (the final run: 84 min); `speakers-small` (200 training clips of 1 s) took 49 min for its
-6 folds (vit 56-64 s, scratch twin 197-223 s, pretrained 102-117 s, distilled 95-109 s). Not measured on FSDD
+6 folds (vit 56-64 s, scratch twin 197-223 s, pretrained 102-117 s, distilled 95-109 s). Those pretrained rows
+trained 40 epochs; since 973c52a an ImageNet start trains the scratch recipe's epochs (80 on these sets), about
+twice as long (`noisy5s-small`: 410-431 s a fold against 210-215 s). Not measured on FSDD
 with these rows (3,000 clips, 1 s windows; `vit` alone takes 142-215 s a fold there: BENCHMARKS.md, "Quality out
 of the box").
 
