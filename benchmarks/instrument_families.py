@@ -8,13 +8,13 @@ instrument recordings, where the scratch ViT was far behind an ImageNet start (i
   flute, vocal), each made of several General MIDI programs (e.g. string = violin, viola, cello, contrabass);
 - every program played from 4 independent SoundFonts (Debian packages: FluidR3 GM, TimGM6mb, the Csound GM bank
   and MuseScore General Lite), so a class holds 12-32 distinct sampled instruments ("sources");
-- 250 clips (25 per class) of 1-10 s (log-uniform): a random phrase (60%: notes and rests at 60-160 bpm, chords
+- 300 clips (30 per class) of 1-10 s (log-uniform): a random phrase (60%: notes and rests at 60-160 bpm, chords
   on the chordal families), one held note (20%) or a run of short notes (20%), velocities 50-120, in the
   program's range; a synthetic room (RT60 0.1-1.0 s, 0-40% wet), background noise (coloured + hum) at
   15-40 dB SNR, a random native rate (16 / 22.05 / 32 / 44.1 / 48 kHz), peak 0.2-0.95, 15% stereo; 16-bit WAV;
 - 5 folds, stratified by class and disjoint by source (`group` = SoundFont:program), so a test clip is always
   played by an instrument never heard in training (NSynth's instrument-disjoint split): 18 training clips per
-  class once the test fold and a 10% validation carve are held out.
+  class once a test and a validation fold are held out (the recipe's choice when the data has folds).
 
 Known leak: some small SoundFonts reuse one sample for related programs (e.g. two saxophones), so a test
 instrument can share a sample with a training one of the same SoundFont; MuseScore General derives partly from
@@ -63,7 +63,7 @@ FAMILIES = {
     "flute": (range(72, 80), (60, 96), False),
     "vocal": (range(52, 55), (48, 79), False),
 }
-CLIPS_PER_CLASS, NUM_FOLDS = 25, 5
+CLIPS_PER_CLASS, NUM_FOLDS = 30, 5
 SYNTH_RATE = 44100
 NATIVE_RATES = (16000, 22050, 32000, 44100, 48000)
 STEREO_PROBABILITY = 0.15
