@@ -19,6 +19,8 @@ ViT's inference cost) and the best package route over the best classic model (>=
     python benchmarks/transfer.py --datasets speakers-small --output-dir outputs/transfer   # 20 clips/class, unseen speakers
     python benchmarks/transfer.py --datasets noisy5s-small --output-dir outputs/transfer    # 18 clips/class, 5 s noisy
     python benchmarks/transfer.py --datasets speaker-id-small --output-dir outputs/transfer # 6 speakers, unheard words
+    python benchmarks/transfer.py --datasets instruments-small --output-dir outputs/transfer # 10 instrument families,
+        # 18 clips/class, instruments never heard in training (instrument_families.py: Debian SoundFonts + pyfluidsynth)
     python benchmarks/transfer.py --data-dir DIR --fold-column fold --output-dir outputs/transfer   # your folder
     python benchmarks/transfer.py --data-dir DIR --num-folds 5 --output-dir outputs/transfer
 
@@ -53,9 +55,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from fsdd_variants import VARIANTS, build_variant  # noqa: E402
+from instrument_families import build as build_instruments  # noqa: E402
 from quality import CLASSIC, compare_results  # noqa: E402
 
 NETWORK = "timm:tf_efficientnet_lite0"
+INSTRUMENTS = "instruments-small"  # instrument_families.py: rendered from Debian's SoundFonts, not from FSDD
 DISTILLED_MARGIN_TARGET = 3.0  # points of the distilled ViT over the scratch ViT
 PACKAGE_MARGIN_TARGET = 5.0  # points of the best package route over the best classic model
 SMALL_DATASET_CLIPS = 1000
@@ -80,8 +84,13 @@ def data_flags(name: str, args) -> list[str]:
         return ["--data-dir", args.data_dir, *folds, *(["--group-column", args.group_column] if args.group_column else [])]
     folder = Path(args.variants_dir) / name
     if not (folder / "metadata.csv").is_file():
-        print(f"building {folder} from {args.fsdd}", flush=True)
-        build_variant(name, Path(args.fsdd), Path(args.variants_dir))
+        print(f"building {folder}", flush=True)
+        if name == INSTRUMENTS:
+            build_instruments(folder)
+        else:
+            build_variant(name, Path(args.fsdd), Path(args.variants_dir))
+    if name == INSTRUMENTS:  # folds disjoint by instrument (SoundFont:program); compare checks no group spans two
+        return ["--data-dir", str(folder), "--fold-column", "fold", "--group-column", "group"]
     return ["--data-dir", str(folder), "--fold-column", "fold"]
 
 
@@ -147,7 +156,7 @@ def table(name: str, results: dict) -> tuple[list[str], bool]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default="outputs/transfer", help="one compare folder per dataset")
-    parser.add_argument("--datasets", nargs="*", default=None, choices=["fsdd", *VARIANTS],
+    parser.add_argument("--datasets", nargs="*", default=None, choices=["fsdd", *VARIANTS, INSTRUMENTS],
                         help="default: fsdd, or none when --data-dir is given")
     parser.add_argument("--data-dir", help="your own folder (metadata.csv or class folders), compared as 'data-dir'")
     parser.add_argument("--fold-column", help="with --data-dir: the fold column")

@@ -1,0 +1,47 @@
+"""benchmarks/instrument_families.py without FluidSynth: the note events it plays and the folds it writes.
+
+(Rendering needs Debian's FluidSynth and SoundFonts, which CI does not install; the benchmark checks every
+written file by reading it back.)"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import instrument_families as families  # noqa: E402
+
+
+@pytest.mark.parametrize("family", sorted(families.FAMILIES))
+def test_phrases_stay_in_range_and_in_the_clip(family):
+    _, (low, high), _ = families.FAMILIES[family]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        seconds = families.log_uniform(1.0, 10.0, rng)
+        events = families.phrase(family, seconds, rng)
+        assert events, f"{family}: a {seconds:.2f} s clip plays no note"
+        assert events == sorted(events, key=lambda event: (event[0], event[1] == "on"))
+        assert all(0.0 <= time <= seconds for time, *_ in events)
+        assert all(low <= note <= high and kind in ("on", "off") for _, kind, note, _ in events)
+        ons = sum(kind == "on" for _, kind, *_ in events)
+        assert ons == len(events) - ons, "every note is released"
+
+
+def test_folds_are_stratified_and_never_share_an_instrument():
+    rng = np.random.default_rng(0)
+    labels, groups = [], []
+    for family, (programs, _, _) in families.FAMILIES.items():
+        sources = [f"{font}:{program}" for font in families.SOUNDFONTS for program in programs]
+        picks = rng.permutation(len(sources))
+        labels += [family] * 30
+        groups += [sources[picks[i % len(picks)]] for i in range(30)]
+    folds = families.assign_folds(labels, groups, seed=0)
+    fold_of = {}
+    for group, fold in zip(groups, folds):
+        assert fold_of.setdefault(group, fold) == fold, f"{group} is in folds {fold_of[group]} and {fold}"
+    for family in families.FAMILIES:
+        counts = np.bincount([fold for label, fold in zip(labels, folds) if label == family], minlength=6)[1:]
+        assert counts.min() >= 4 and counts.max() <= 8, f"{family}: clips per fold {counts.tolist()}"
