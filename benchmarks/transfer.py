@@ -36,9 +36,10 @@ forward pass; the teacher is the pretrained row's run of the fold, reused). Abou
 for the 5 folds of `small` (the final run: 84 min); `speakers-small` (200 training clips of 1 s) took 49 min for its
 6 folds (vit 56-64 s, scratch twin 197-223 s, pretrained 102-117 s, distilled 95-109 s). Those pretrained rows
 trained 40 epochs; since 973c52a an ImageNet start trains the scratch recipe's epochs (80 on these sets), about
-twice as long (`noisy5s-small`: 410-431 s a fold against 210-215 s). Not measured on FSDD
-with these rows (3,000 clips, 1 s windows; `vit` alone takes 142-215 s a fold there: BENCHMARKS.md, "Quality out
-of the box").
+twice as long (`noisy5s-small`: 410-431 s a fold against 210-215 s). `instruments-small` (300 clips of 1-10 s,
+alone on the CPU): vit 124-137 s a fold, the pretrained row 433-573 s, vit-distilled 212-239 s, the scratch twin
+460-487 s; 115 minutes for the 5 folds of every row. Not measured on FSDD with these rows (3,000 clips, 1 s
+windows; `vit` alone takes 142-215 s a fold there: BENCHMARKS.md, "Quality out of the box").
 
 Exit status 1 when a target is missed on a dataset with at most `SMALL_DATASET_CLIPS` clips (the targets are
 about small sets; on larger ones the margins are reported only). Nothing here looks at a test fold to choose
