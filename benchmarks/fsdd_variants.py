@@ -367,14 +367,19 @@ BUILDERS = {"noisy5s": build_noisy5s, "speakers": build_speakers, "mixed": build
             "speaker-id-small": build_speaker_id_small}
 
 
-def build_variant(name: str, fsdd_dir: Path, output_dir: Path, seed: int = 0) -> Path:
-    out = output_dir / name
-    (out / "audio").mkdir(parents=True, exist_ok=True)
-    entries = BUILDERS[name](read_fsdd(fsdd_dir), fsdd_dir, out, np.random.default_rng(seed))
+def write_metadata(out: Path, entries: list[dict]) -> None:
+    """`out/metadata.csv`: one row per entry, the columns of the first."""
     with open(out / "metadata.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(entries[0]))
         writer.writeheader()
         writer.writerows(entries)
+
+
+def build_variant(name: str, fsdd_dir: Path, output_dir: Path, seed: int = 0) -> Path:
+    out = output_dir / name
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    entries = BUILDERS[name](read_fsdd(fsdd_dir), fsdd_dir, out, np.random.default_rng(seed))
+    write_metadata(out, entries)
     return out
 
 

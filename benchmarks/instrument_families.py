@@ -32,7 +32,6 @@ The same --seed and SoundFont files build byte-identical audio.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -40,7 +39,9 @@ import numpy as np
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fsdd_variants import background_noise, log_uniform, print_summary, write_checked  # noqa: E402
+from fsdd_variants import background_noise, log_uniform, print_summary, write_checked, write_metadata  # noqa: E402
+
+from audio_vit.evaluation.folds import make_folds  # noqa: E402
 
 SOUNDFONTS = {
     "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -182,17 +183,6 @@ def playable_sources(synth, ids: dict[str, int]) -> dict[str, list[str]]:
     return sources
 
 
-def assign_folds(labels: list[str], groups: list[str], seed: int) -> list[int]:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = [0] * len(labels)
-    splitter = StratifiedGroupKFold(n_splits=NUM_FOLDS, shuffle=True, random_state=seed)
-    for fold, (_, test_rows) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups), start=1):
-        for row in test_rows:
-            folds[row] = fold
-    return folds
-
-
 def build(output_dir: Path, seed: int = 0, clips_per_class: int = CLIPS_PER_CLASS,
           soundfonts: dict[str, str] = SOUNDFONTS) -> Path:
     rng = np.random.default_rng(seed)
@@ -203,7 +193,7 @@ def build(output_dir: Path, seed: int = 0, clips_per_class: int = CLIPS_PER_CLAS
     for family in FAMILIES:
         order = [sources[family][i] for i in rng.permutation(len(sources[family]))]
         plan += [(family, order[i % len(order)]) for i in range(clips_per_class)]
-    folds = assign_folds([family for family, _ in plan], [source for _, source in plan], seed)
+    folds = make_folds([family for family, _ in plan], NUM_FOLDS, [source for _, source in plan], seed)
     entries, details = [], []
     for index, ((family, source), fold) in enumerate(zip(plan, folds)):
         soundfont, program = source.split(":")
@@ -221,10 +211,7 @@ def build(output_dir: Path, seed: int = 0, clips_per_class: int = CLIPS_PER_CLAS
         details.append({"seconds": len(audio) / rate, "label": family, "fold": fold, "soundfont": soundfont,
                         "rate": rate})
     synth.delete()
-    with open(output_dir / "metadata.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(entries[0]))
-        writer.writeheader()
-        writer.writerows(entries)
+    write_metadata(output_dir, entries)
     print_summary(output_dir.name, details)
     return output_dir
 

@@ -1,4 +1,4 @@
-"""benchmarks/instrument_families.py without FluidSynth: the note events it plays and the folds it writes.
+"""benchmarks/instrument_families.py without FluidSynth: the note events it plays and the folds of its sources.
 
 (Rendering needs Debian's FluidSynth and SoundFonts, which CI does not install; the benchmark checks every
 written file by reading it back.)"""
@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from audio_vit.evaluation.folds import make_folds
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -38,7 +39,7 @@ def test_folds_are_stratified_and_never_share_an_instrument():
         picks = rng.permutation(len(sources))
         labels += [family] * 30
         groups += [sources[picks[i % len(picks)]] for i in range(30)]
-    folds = families.assign_folds(labels, groups, seed=0)
+    folds = [int(fold) for fold in make_folds(labels, families.NUM_FOLDS, groups, seed=0)]
     fold_of = {}
     for group, fold in zip(groups, folds):
         assert fold_of.setdefault(group, fold) == fold, f"{group} is in folds {fold_of[group]} and {fold}"
