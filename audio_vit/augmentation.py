@@ -13,9 +13,11 @@ after augmenting), fully vectorised over the batch:
 No example ever loses all its real audio: with an attention mask (1 = real frame), shifts and crops keep at least
 half of each clip's real frames in the window (a 6-frame clip in a 251-frame window cannot be shifted out of it),
 and the time masks of a clip are placed inside its real frames, each at most 1 / (num_time_masks + 1) of them
-wide, so at least one real frame stays unmasked;
+wide, so at least one real frame stays unmasked; frequency bands are each at most 1 / (num_freq_masks + 1) of
+the mel bins wide, so some bins always stay;
 - mixup: x = lam * x + (1 - lam) * x[perm], lam ~ Beta(alpha, alpha) per clip, applied to a clip with
-  probability `mixup_prob`; labels become soft targets (B, num_labels) for every clip of the batch.
+  probability `mixup_prob`; labels become soft targets (B, num_labels) for every clip of the batch; the attention
+  mask of a mixed clip is the union of both clips' masks, a clip left unmixed keeps its own.
 
 The same ops are correct on normalized values too if `fill_value=0.0` and `gain_db` is given in std units.
 Randomness comes from one `torch.Generator` seeded with `config.seed`, so a run is reproducible.
@@ -118,14 +120,16 @@ class SpectrogramAugmenter:
         return inside.any(dim=1)
 
     def spec_augment(self, x: torch.Tensor, fill_value: float, attention_mask: Optional[torch.Tensor] = None):
-        """Frequency and time masks filled with `fill_value`; time masks fall inside each clip's real frames, each at
-        most 1 / (num_time_masks + 1) of them wide, so some real audio always stays visible."""
+        """Frequency and time masks filled with `fill_value`. Each frequency band is at most 1 / (num_freq_masks + 1)
+        of the bins wide; time masks fall inside each clip's real frames, each at most 1 / (num_time_masks + 1) of
+        them wide: some bins and some real frames always stay visible."""
         batch, mel_bins, frames = x.shape
         config = self.config
         mask = torch.zeros(batch, mel_bins, frames, dtype=torch.bool)
         if config.num_freq_masks:
             low, high = torch.zeros(batch, dtype=torch.long), torch.full((batch,), mel_bins)
-            widest = torch.full((batch,), config.freq_mask_param)
+            # Each band at most 1 / (num_freq_masks + 1) of the bins, so some bins always stay visible.
+            widest = torch.full((batch,), min(config.freq_mask_param, mel_bins // (config.num_freq_masks + 1)))
             mask |= self._band_mask(low, high, mel_bins, config.num_freq_masks, widest)[:, :, None]
         if config.num_time_masks:
             first, end, _ = real_spans(attention_mask, batch, frames)
@@ -152,7 +156,11 @@ class SpectrogramAugmenter:
         targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[perm]
         if attention_mask is None:
             return x, targets
-        return x, targets, torch.maximum(attention_mask, attention_mask[perm.to(attention_mask.device)])
+        # A mixed clip holds real audio wherever either clip does; a clip left alone (lam == 1) keeps its own mask,
+        # so its padding stays padding, as at evaluation.
+        mixed = (lam < 1).to(attention_mask.device)[:, None]  # (B, 1)
+        partner = attention_mask[perm.to(attention_mask.device)]
+        return x, targets, torch.where(mixed, torch.maximum(attention_mask, partner), attention_mask)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None,

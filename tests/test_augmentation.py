@@ -110,3 +110,36 @@ def test_invalid_configs_are_rejected():
         AugmentationConfig(mixup_prob=2)
     with pytest.raises(ValueError, match="random_crop_frames=0"):
         AugmentationConfig(random_crop_frames=0)
+
+
+def _short_clips_mask(lengths) -> torch.Tensor:
+    """(B, T) attention mask of clips with `lengths` real frames at the start of the window, padding after."""
+    return (torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]).long()
+
+
+def test_mixup_keeps_the_mask_of_clips_it_does_not_mix():
+    x, labels = batch()
+    mask = _short_clips_mask([3, 40, 10, 40, 5, 20])
+    augmenter = SpectrogramAugmenter(AugmentationConfig(mixup_alpha=1.0, mixup_prob=0.5, seed=7), num_labels=3)
+    seen_unmixed = seen_mixed = 0
+    for _ in range(20):  # enough batches that many clips are mixed and many are left alone
+        out, _, out_mask = augmenter(x, labels, attention_mask=mask)
+        unmixed = (out == x).flatten(1).all(dim=1)  # lam == 1 (or mixed with itself, which changes nothing)
+        mixed = ~unmixed
+        seen_unmixed, seen_mixed = seen_unmixed + int(unmixed.sum()), seen_mixed + int(mixed.sum())
+        # a clip left alone is unchanged, and so is its padding mask (its padding stays padding, as at evaluation)
+        assert torch.equal(out[unmixed], x[unmixed]) and torch.equal(out_mask[unmixed], mask[unmixed])
+        # a mixed clip is real wherever either of the two clips was: at least its own real frames
+        assert torch.all(out_mask[mixed] >= mask[mixed])
+    assert seen_unmixed > 20 and seen_mixed > 20
+
+
+def test_frequency_masks_never_cover_every_bin():
+    x, labels = batch()
+    config = AugmentationConfig(num_freq_masks=1, freq_mask_param=M, seed=0)  # a band as wide as the spectrogram
+    augmenter = SpectrogramAugmenter(config)
+    for _ in range(200):
+        out, _ = augmenter(x, labels, fill_value=-50.0)
+        masked_rows = (out == -50.0).all(dim=2)  # (B, M)
+        assert not masked_rows.all(dim=1).any(), "an example lost every mel bin"
+        assert masked_rows.sum(dim=1).max() <= M // 2
