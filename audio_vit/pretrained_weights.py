@@ -12,8 +12,10 @@
 Tensors are matched by key name; a state dict saved under another library's names (EfficientNet-PyTorch's
 `_conv_stem.weight`, `_bn0.*`, ... for timm's `conv_stem.weight`, `bn1.*`, ...) is matched by order instead when
 its tensors correspond one to one, in order and shape, to the timm network's (the stem's input channels and the
-head's classes may differ); the report says which (`matched_by`) and lists the renames. A source of which under
-half of the network's tensors would load is an error naming what did not match, never a silent random start.
+head's classes may differ) and in role (a BatchNorm's weight, bias, running mean and variance share a shape: the key's
+last word must agree); the report says which (`matched_by`) and lists the renames. A source of which under half of
+the network's weights (floating-point values, not tensors) would load is an error naming what did not match, never a
+silent random start.
 
 Training code (`--pretrained-backbone`) calls it after building the model; it is not copied beside checkpoints
 (a trained checkpoint holds the whole network, so `from_pretrained` never needs these weights again).
@@ -33,7 +35,8 @@ from torch import nn
 from .model_folder import PICKLE_WEIGHTS_NAME, SAFE_WEIGHTS_NAME
 from .modeling_timm_encoder import TimmBackbone
 from .modeling_utils import resize_pos_embed
-from .pretrained_key_matching import PretrainedMismatchError, check_enough_loaded, head_prefixes, match_by_order, stem_key
+from .pretrained_key_matching import (PretrainedMismatchError, check_enough_loaded, head_prefixes, match_by_order, stem_key,
+                                      weight_count)
 
 STEM_REDUCTIONS = ("sum", "mean")
 # A start that would load fewer than this share of the network's tensors is refused (see `PretrainedMismatchError`).
@@ -297,7 +300,7 @@ def load_pretrained_backbone(
         source_grid (`(int, int)`, *optional*): the source's patch grid when it is not square.
         revision, cache_dir: passed to `huggingface_hub.hf_hub_download` for hub sources.
         min_loaded_fraction (`float`, defaults to 0.5): raise `PretrainedMismatchError` (naming what did not match)
-            when fewer than this share of the network's tensors would load.
+            when fewer than this share of the network's weights (floating-point elements) would load.
 
     Returns:
         [`PretrainedLoadReport`]: how keys were matched, loaded / adapted / skipped (with reasons) / missing /
@@ -313,7 +316,8 @@ def load_pretrained_backbone(
     report = PretrainedLoadReport(source="a state dict" if isinstance(source, dict) else str(source),
                                   total=len(target_state))
     order_problem = "not needed (keys matched by name)"
-    if sum(key in target_state for key in source_state) < min_loaded_fraction * len(target_state):
+    if weight_count(target_state, [key for key in source_state if key in target_state]) < (
+            min_loaded_fraction * weight_count(target_state)):
         renamed, order_problem = match_by_order(source_state, network)
         if renamed:
             source_state = {renamed[key]: value for key, value in source_state.items()}

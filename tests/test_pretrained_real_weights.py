@@ -91,7 +91,8 @@ def test_weights_of_another_architecture_are_an_error(lite0_file):
     labels = {0: "a", 1: "b"}
     resnet = AudioViTForAudioClassification(AudioViTConfig(backbone="timm", timm_model_name="resnet18",
                                                            id2label=labels, label2id={"a": 0, "b": 1}))
-    with pytest.raises(PretrainedMismatchError, match=r"only 0 of its 122 tensors would load .*_conv_stem\.weight"
+    with pytest.raises(PretrainedMismatchError, match=r"only 0 of its [\d,]+ weights would load \(0 of 122 tensors"
+                                                      r".*_conv_stem\.weight"
                                                       r".*the source has 296 tensors, the model 122"):
         load_pretrained_backbone(resnet, lite0_file)
     # Under half by name, and the order breaks at a shape: the error names the position.
@@ -99,3 +100,35 @@ def test_weights_of_another_architecture_are_an_error(lite0_file):
     shuffled = dict(reversed(list(source.items())))
     with pytest.raises(PretrainedMismatchError, match=r"tensor 0 differs: source '_fc\.bias' \(1000,\)"):
         load_pretrained_backbone(lite0_audio_model(), shuffled)
+
+
+def test_batchnorm_tensors_in_another_order_are_refused_not_loaded_wrong(lite0_file):
+    """A BatchNorm's weight, bias, running mean and variance all have shape (C,): a source that stores them in another
+    order fits by shape alone, and before the role check it loaded the mean into the weight silently."""
+    source = read_pretrained_state_dict(lite0_file)
+    keys = list(source)
+    first, second = keys.index("_bn0.weight"), keys.index("_bn0.running_mean")
+    keys[first], keys[second] = keys[second], keys[first]  # same tensors, the stem's BN stored mean first
+    reordered = {key: source[key] for key in keys}
+    with pytest.raises(PretrainedMismatchError, match=r"tensor 1 has the same shape but another role: source "
+                                                      r"'_bn0\.running_mean' is a running_mean, model 'bn1\.weight'"):
+        load_pretrained_backbone(lite0_audio_model(), reordered)
+    # The file as it is still loads by order, every BN tensor into its own kind.
+    report = load_pretrained_backbone(lite0_audio_model(), source)
+    assert report.matched_by == "order and shape"
+    assert all(key.rsplit(".", 1)[-1] == report.renamed[source_key].rsplit(".", 1)[-1]
+               for source_key, key in report.renamed.items() if "_bn" in source_key)
+
+
+def test_enough_loaded_counts_weights_not_tensors():
+    """BatchNorm tensors (four per layer plus a 0-dim step counter) are most of a ResNet's tensors but a sliver of its
+    weights: a source holding only them is not "more than half loaded"."""
+    labels = {0: "a", 1: "b"}
+    model = AudioViTForAudioClassification(AudioViTConfig(backbone="timm", timm_model_name="resnet18",
+                                                          id2label=labels, label2id={"a": 0, "b": 1}))
+    full = timm.create_model("resnet18", pretrained=False).state_dict()
+    batchnorm_only = {key: value for key, value in full.items() if ".bn" in key or key.startswith("bn1.")}
+    assert len(batchnorm_only) > len(full) / 2  # most tensors ...
+    assert sum(v.numel() for v in batchnorm_only.values()) < 0.01 * sum(v.numel() for v in full.values())  # ... few weights
+    with pytest.raises(PretrainedMismatchError, match=r"only [\d,]+ of its [\d,]+ weights would load"):
+        load_pretrained_backbone(model, batchnorm_only)
