@@ -195,7 +195,8 @@ def test_prepare_derives_the_features_and_training_on_its_folder_derives_the_res
     recipe = json.loads((prepared / "recipe.json").read_text())
     assert recipe["applied"]["sampling_rate"] == 8000 and recipe["applied"]["hop_length"] == 80
     assert "num_mel_bins" in recipe["kept"] and "num_mel_bins" not in recipe["applied"]
-    assert recipe["train_fraction"] == pytest.approx(0.5)  # 8 of the 16 clips per class are training clips
+    # 8 of the 12 clips per class the recipe profiles (the 4 test clips are left out) are training clips
+    assert recipe["train_fraction"] == pytest.approx(8 / 12) and recipe["profile"]["num_clips"] == 12 * 3
     features = json.loads((prepared / "preprocessor_config.json").read_text())
     assert (features["sampling_rate"], features["num_mel_bins"], features["max_length"]) == (8000, 16, 101)
 
@@ -220,3 +221,34 @@ def test_prepare_derives_the_features_and_training_on_its_folder_derives_the_res
     assert prepare.main([*common, "--output-dir", str(mine), "--sampling-rate", "16000", "--quiet"]) == 0
     assert "sampling_rate" in json.loads((mine / "recipe.json").read_text())["kept"]
     assert json.loads((mine / "preprocessor_config.json").read_text())["sampling_rate"] == 16000
+
+
+def test_the_test_clips_do_not_steer_the_recipe(tmp_path):
+    """The window, the epochs and balanced sampling come from the clips the model trains and validates on: a test
+    fold of long clips of one class changes none of them (before, every clip was profiled, the test fold too)."""
+    import csv
+
+    from audio_vit.data import DataArguments
+    from audio_vit.training.auto_recipe import _profile_data
+
+    folds = {"1": [(8000, 1.0, str(i % 2)) for i in range(8)], "2": [(8000, 1.0, str(i % 2)) for i in range(8)],
+             "3": [(8000, 1.0, str(i % 2)) for i in range(8)], "4": [(8000, 9.0, "0") for _ in range(20)]}
+    rows = []
+    for fold, specs in folds.items():
+        paths, labels = _write_clips(tmp_path / "data" / f"fold{fold}", specs)
+        rows += [(f"fold{fold}/clip{i}.wav", label, fold) for i, label in enumerate(labels)]
+    with open(tmp_path / "data" / "metadata.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("file_name", "label", "fold"), *rows])
+
+    def profile_for(test_fold):
+        data_args = DataArguments(data_dir=str(tmp_path / "data"), fold_column="fold", test_fold=test_fold)
+        return _profile_data(data_args)[1]
+
+    held_out_long = profile_for("4")  # the 9 s clips are the test fold
+    held_out_short = profile_for("1")
+    assert held_out_long.num_clips == 24 and held_out_long.class_counts == {"0": 12, "1": 12}
+    assert held_out_long.duration_percentiles["max"] == pytest.approx(1.0)
+    assert held_out_short.num_clips == 36 and held_out_short.duration_percentiles["max"] == pytest.approx(9.0)
+    derived = derive_defaults(held_out_long, train_fraction=2 / 3)
+    assert derived["max_length"] == 1 + 8000 // 80  # 1 s: the training clips' window, not the test clips' 9 s
+    assert derived["balanced_sampling"] is False  # 12 / 12 among training clips (28 / 12 with the test fold)

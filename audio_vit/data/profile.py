@@ -23,7 +23,7 @@ class DataProfile:
     """Summary of a dataset's clips.
 
     Attributes:
-        num_clips (`int`): usable clips in the source (all splits).
+        num_clips (`int`): usable clips profiled (the training recipe leaves the test split out).
         class_counts (`dict[str, int]`): clips per label.
         sampling_rates (`dict[int, int]`): clips per native sampling rate (of the profiled clips).
         duration_percentiles (`dict[str, float]`): p10/p50/p90/p99/max duration in seconds (profiled clips).
@@ -118,11 +118,15 @@ def duration_percentiles(durations) -> dict[str, float]:
     return percentiles
 
 
-def profile_manifest(manifest) -> DataProfile:
-    """Profile a `Manifest` (every usable clip of a source, see `audio_vit.data.sources`)."""
+def profile_manifest(manifest, rows=None) -> DataProfile:
+    """Profile a `Manifest` (every usable clip of a source, see `audio_vit.data.sources`), or only its `rows`
+    (indices; the training recipe passes every clip but the test split's)."""
     from .build import column_values
 
-    return profile_sources(column_values(manifest.audio, "audio"), manifest.labels)
+    audio, labels = column_values(manifest.audio, "audio"), manifest.labels
+    if rows is not None:
+        audio, labels = [audio[int(i)] for i in rows], [labels[int(i)] for i in rows]
+    return profile_sources(audio, labels)
 
 
 __all__ = ["DataProfile", "profile_sources", "profile_manifest", "duration_percentiles", "MAX_PROFILED_CLIPS"]

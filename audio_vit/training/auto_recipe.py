@@ -176,7 +176,8 @@ def derive_defaults(profile: DataProfile, *, fixed: dict[str, Any] | None = None
         profile (`DataProfile`): the dataset.
         fixed (`dict`, *optional*): options already decided (by the user, a checkpoint or a prepared folder), name ->
             value; derived values are consistent with them (the window in frames of a fixed hop, say).
-        train_fraction (`float`, defaults to 0.8): share of the clips the training split will hold (for epochs).
+        train_fraction (`float`, defaults to 0.8): share of the profiled clips the training split will hold (for
+            epochs).
         parts (`tuple[str]`, defaults to all of `RECIPE_PARTS`): which groups of options to derive. A checkpoint to
             fine-tune brings its features and architecture (training and augmentation only); a prepared folder its
             features; `audio-vit prepare` derives the features alone.
@@ -227,11 +228,14 @@ def validation_defaults(manifest, data_args) -> dict[str, Any]:
     return {}
 
 
-def _train_fraction(manifest, data_args, validation: dict) -> float:
+def _train_fraction(manifest, data_args, validation: dict, splits: dict) -> float:
+    """Share of the profiled clips (every clip but the test split's) that the training split will hold: the folds
+    left once a validation fold is taken, else what the splits hold."""
     if manifest.folds and data_args.test_fold is not None:
         num_folds = len(set(manifest.folds))
-        return max(0.1, (num_folds - 1 - (1 if validation or data_args.validation_fold else 0)) / num_folds)
-    return 0.8 * (1 - data_args.validation_fraction)
+        return max(0.1, (num_folds - 1 - (1 if validation or data_args.validation_fold else 0)) / (num_folds - 1))
+    profiled = len(splits.get("train", [])) + len(splits.get("validation", []))
+    return len(splits.get("train", [])) / max(1, profiled)
 
 
 def folder_features(folder) -> dict[str, Any]:
@@ -251,13 +255,21 @@ def read_prepared_recipe(folder) -> dict[str, Any] | None:
 
 
 def _profile_data(data_args):
-    """(manifest, profile) of the source `data_args` names: clip lists and labels, rates and durations from headers."""
+    """(manifest, profile, splits) of the source `data_args` names: clip lists and labels, rates and durations from
+    headers, and the rows of each split (`audio_vit.data.splits.assign_splits`).
+
+    The test split is left out of the profile: nothing derived for training (the window, the epochs, balanced
+    sampling) may depend on the clips the model is judged on."""
     from ..data import resolve_data_dir
     from ..data.profile import profile_manifest
     from ..data.sources import build_manifest
+    from ..data.splits import assign_splits
 
     manifest = build_manifest(resolve_data_dir(data_args))
-    return manifest, profile_manifest(manifest)
+    splits, _ = assign_splits(manifest, data_args)
+    test = set(splits.get("test", []).tolist())
+    rows = [row for row in range(len(manifest)) if row not in test] if test else None
+    return manifest, profile_manifest(manifest, rows), splits
 
 
 def _record(profile: DataProfile, derived: dict[str, Any], applied: dict[str, Any], explicit: set[str]) -> dict:
@@ -292,9 +304,9 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
         validation, train_fraction, multi_label = {}, prepared["train_fraction"], prepared.get("multi_label", False)
         parts = ("model", "training", "augmentation")
     else:
-        manifest, profile = _profile_data(data_args)
+        manifest, profile, splits = _profile_data(data_args)
         validation = validation_defaults(manifest, data_args)
-        train_fraction = _train_fraction(manifest, data_args, validation)
+        train_fraction = _train_fraction(manifest, data_args, validation, splits)
         multi_label = manifest.label_sets is not None
         parts = RECIPE_PARTS
         if model_args.model_name_or_path:
@@ -321,7 +333,7 @@ def resolve_prepare_recipe(data_args, prepare_args, explicit: set[str]) -> dict[
     folder's `recipe.json`, from which `train --prepared-data-dir` derives the rest."""
     if prepare_args.recipe == "none" or data_args.streaming:
         return None
-    manifest, profile = _profile_data(data_args)
+    manifest, profile, _ = _profile_data(data_args)
     arguments = (data_args, prepare_args)
     fixed = _fixed_options(arguments, explicit)
     features = derive_defaults(profile, fixed={**(folder_features(prepare_args.feature_extractor)
