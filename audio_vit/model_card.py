@@ -29,6 +29,7 @@ from .model_card_tables import (
     hyperparameter_table,
     preprocessing_tables,
     read_model_folder,
+    read_route,
     results_table,
 )
 from .model_folder import CARD_NAME
@@ -127,6 +128,7 @@ def build_model_card(
         architecture=architecture,
         hyperparameters=hyperparameters,
         derived_options=sorted((config.get("training_recipe") or {}).get("applied", {})),
+        route=read_route(output_dir),
         results_table=results_table(metrics),
         results_split=split,
         results_examples=parsed["num_examples"],

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .model_folder import CONFIG_NAME, DATA_REPORT_NAME, PREPROCESSOR_NAME, TEST_RESULTS_NAME
+from .model_folder import CONFIG_NAME, DATA_REPORT_NAME, PREPROCESSOR_NAME, ROUTE_NAME, TEST_RESULTS_NAME
 
 # Keys of a results dict that are bookkeeping, not metrics.
 _NON_METRIC_KEYS = {"epoch", "step", "global_step", "samples", "num_samples", "num_examples", "examples", "runtime",
@@ -217,6 +217,7 @@ def results_table(metrics: Mapping[str, float]) -> list[tuple[str, str]]:
 
 __all__ = [
     "architecture_table",
+    "read_route",
     "data_summary_table",
     "hyperparameter_table",
     "parse_results",
@@ -225,3 +226,24 @@ __all__ = [
     "results_table",
     "summarize_data_report",
 ]
+
+
+def read_route(output_dir: Path) -> dict | None:
+    """The route choice of `audio-vit train --route auto` (`route.json`) as the card shows it: the chosen route, why,
+    the pretrained start and one row per candidate; None for a model trained without a choice."""
+    path = Path(output_dir) / ROUTE_NAME
+    if not path.is_file():
+        return None
+    record = _read_json(path, "route record")
+    rows = []
+    metric = "accuracy"
+    for name, candidate in record["candidates"].items():
+        validation = candidate.get("validation", {})
+        metric = "accuracy" if "accuracy" in validation else "mAP"
+        rows.append([f"{name} (chosen)" if name == record["route"] else name,
+                     f"{100 * validation.get(metric, float('nan')):.2f}%", f"{validation.get('loss', float('nan')):.4f}",
+                     f"{candidate.get('best_epoch')} / {candidate.get('epochs')}",
+                     f"{candidate.get('train_seconds') or 0:.0f}"])
+    return {"route": record["route"], "why": record["why"], "metric": metric, "rows": rows,
+            "start": record.get("pretrained_start", {}).get("description", "none")}
+

@@ -25,6 +25,7 @@ TEST_RESULTS_NAME = "test_results.json"
 DATA_REPORT_NAME = "data_report.json"
 PRETRAINED_REPORT_NAME = "pretrained_backbone.json"
 RECIPE_NAME = "recipe.json"  # the data-derived defaults (a model folder's or a prepared folder's) and the data profile
+ROUTE_NAME = "route.json"  # `--route auto`: the candidate routes, their validation scores and the one chosen
 CARD_NAME = "README.md"
 
 
@@ -253,6 +254,8 @@ __all__ = [
     "DATA_REPORT_NAME",
     "PREPROCESSOR_NAME",
     "PRETRAINED_REPORT_NAME",
+    "RECIPE_NAME",
+    "ROUTE_NAME",
     "SAFE_WEIGHTS_NAME",
     "TEST_RESULTS_NAME",
     "ModelFolderError",

@@ -162,6 +162,9 @@ class TimmBackbone(nn.Module):
             num_classes=config.num_labels,
             **timm_create_kwargs(config),
         )
+        if not self.is_vit:
+            # Convolutions run 2-4x faster on a CPU (and use tensor cores on a GPU) with the channels-last layout.
+            self.model.to(memory_format=torch.channels_last)
         if any(p.device.type != "meta" for p in self.model.parameters()):
             # timm initialised its own network (kaiming for CNNs, etc.): keep that instead of letting
             # PreTrainedModel.post_init re-initialise it. Under from_pretrained the network is built on
@@ -180,6 +183,8 @@ class TimmBackbone(nn.Module):
     def forward_features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None):
         spectrogram = as_spectrogram_batch(input_values, self.num_mel_bins)  # (B, 1, M, T)
         spectrogram = spectrogram.to(next(self.model.parameters()).dtype)
+        if not self.is_vit:
+            spectrogram = spectrogram.contiguous(memory_format=torch.channels_last)
         if attention_mask is None:
             return self.model.forward_features(spectrogram)
         if self.is_vit:

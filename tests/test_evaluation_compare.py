@@ -182,8 +182,8 @@ def test_one_fold_per_launch_under_several_processes(small_fsdd, tmp_path, monke
 def test_default_model_lists():
     from audio_vit.evaluation.models import default_models
 
-    assert default_models(3000) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit", "vit-plain",
-                                    "timm:mobilenetv2_100", "timm:resnet18"]
+    assert default_models(3000) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit", "vit-auto",
+                                    "vit-plain", "timm:mobilenetv2_100", "timm:resnet18"]
     assert default_models(3000, quick=True) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit"]
     assert default_models(50_000) == ["logreg", "knn", "gnb", "rf", "cnn1d", "cnn2d", "vit", "vit-plain"]
 

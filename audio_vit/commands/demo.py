@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"audio-vit demo: error: {err}", file=sys.stderr)
         return 2
-    from ..training import format_summary, train, train_seeds
+    from ..training import format_summary, train_seeds, train_with_route
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     explicit = explicit_option_names(full_argv)
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFSDD test accuracy over seeds {training_args.seeds}:\n{format_summary(summary)}")
         print(f"model folders: {Path(training_args.output_dir).resolve()}/seed-N")
         return 0
-    results = train(model_args, data_args, aug_config, training_args, explicit=explicit)
+    results = train_with_route(model_args, data_args, aug_config, training_args, explicit=explicit)
     output_dir = Path(training_args.output_dir)
     if "test_accuracy" in results:
         print(f"\nFSDD test accuracy: {results['test_accuracy'] * 100:.2f}% ({results['test_num_samples']} clips, "

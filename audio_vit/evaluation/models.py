@@ -42,13 +42,14 @@ logger = logging.getLogger(__name__)
 RESULT_NAME = "result.json"  # one finished (model, seed, fold) run
 
 # The package's own training (plus timm:NAME): the `audio-vit train` flags each model adds.
-PACKAGE_MODELS = {"vit": [], "vit-plain": ["--recipe", "none"]}
+PACKAGE_MODELS = {"vit": ["--route", "scratch"], "vit-auto": [], "vit-plain": ["--recipe", "none"]}
 DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS, "timm:mobilenetv2_100", "timm:resnet18")
 QUICK_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit")
-# Above this many clips the default list leaves out the models whose cost grows fastest: the timm CNNs (hours
-# per fold on a CPU) and the RBF SVM (kernel matrix quadratic in the clips); --models still runs them.
+# Above this many clips the default list leaves out the models whose cost grows fastest: the timm CNNs and the
+# route choice that trains one (hours per fold on a CPU) and the RBF SVM (kernel matrix quadratic in the clips);
+# --models still runs them.
 LARGE_DATASET_CLIPS = 20_000
-SLOW_ON_LARGE_DATASETS = ("svm", "timm:mobilenetv2_100", "timm:resnet18")
+SLOW_ON_LARGE_DATASETS = ("svm", "vit-auto", "timm:mobilenetv2_100", "timm:resnet18")
 
 
 def default_models(num_clips: int, quick: bool = False) -> list[str]:
@@ -113,7 +114,10 @@ def describe(name: str) -> str:
     if name in CNN_DESCRIPTIONS:
         return CNN_DESCRIPTIONS[name]
     if name == "vit":
-        return "audio_vit default training (`audio-vit train` + data flags)"
+        return "audio_vit's ViT trained from scratch with the data-derived recipe (`audio-vit train --route scratch`)"
+    if name == "vit-auto":
+        return ("audio_vit's default (`audio-vit train` + data flags): the route chosen on the fold's validation split "
+                "among the scratch ViT and the pretrained start (--route auto)")
     if name == "vit-plain":
         return "audio_vit with the plain defaults (`--recipe none`: the recipe before data-derived defaults)"
     teacher = teacher_of(name)
@@ -233,7 +237,7 @@ def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, mo
     if name.startswith("timm:"):
         architecture, source = split_timm_name(name)
         argv += ["--backbone", "timm", "--timm-model-name", architecture]
-        argv += ["--pretrained-backbone", source] if source else []
+        argv += ["--pretrained-backbone", source, "--route", "pretrained"] if source else []
     elif teacher_of(name) is None:
         argv += PACKAGE_MODELS[name]
     if (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir()):
@@ -246,7 +250,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     import torch
 
     from ..model_folder import TEST_RESULTS_NAME, load_model
-    from ..training import explicit_option_names, parse_training_args, train
+    from ..training import explicit_option_names, parse_training_args, train_with_route
 
     model_dir = run_dir / "model"
     started = time.perf_counter()
@@ -255,7 +259,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     if teacher is not None:
         argv += ["--teacher", teacher_model_dir(teacher, context, test_fold, seed, run_dir)]
     # The user's flags win even where their value is a plain default (`--stem patch`), as in `audio-vit train`.
-    results = train(*parse_training_args(argv), explicit=explicit_option_names(argv))
+    results = train_with_route(*parse_training_args(argv), explicit=explicit_option_names(argv))
     train_seconds = time.perf_counter() - started
     if not is_main_process():
         return {}  # the main process wrote the test results and reads them; the others are done
@@ -282,7 +286,20 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         "parameters": sum(p.numel() for p in model.parameters()), "inference_clips_per_second": speed,
         "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir.resolve()),
         "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
+        **route_summary(results.get("route")),
     }
+
+
+def route_summary(record: dict | None) -> dict:
+    """What a fold's result keeps of a `--route auto` choice: the route, each candidate's validation accuracy
+    (mAP) and seconds, and the steps every candidate skipped."""
+    if not record:
+        return {}
+    candidates = record["candidates"]
+    return {"route": record["route"], "route_why": record["why"],
+            "route_candidates": {name: {"validation": c["validation"].get("accuracy", c["validation"].get("mAP")),
+                                        "train_seconds": c["train_seconds"]} for name, c in candidates.items()},
+            "nonfinite_steps_skipped": sum(c.get("nonfinite_steps_skipped") or 0 for c in candidates.values())}
 
 
 def run_settings(name: str, context: FoldContext) -> dict:

@@ -3,9 +3,11 @@
     from audio_vit.training import parse_training_args, train
     results = train(*parse_training_args(["--config", "audio_vit/recipes/fsdd.yaml"]))  # -> dict
 
-`train(model_args, data_args, aug_config, training_args)` is the public entry point (commands and scripts
-call it); `train_seeds` repeats it over `--seeds` and reports mean ± std; `evaluate_folder` scores a saved
-model folder on a dataset split.
+`train(model_args, data_args, aug_config, training_args)` trains the model the options describe;
+`train_with_route` is what `audio-vit train` runs: with `--route auto` (the default) it trains the candidate routes
+(scratch ViT, pretrained start) and keeps the best on validation (`route_selection`), else it calls `train`.
+`train_seeds` repeats it over `--seeds` and reports mean ± std; `evaluate_folder` scores a saved model folder on a
+dataset split.
 """
 import importlib
 
@@ -20,6 +22,7 @@ _LAZY_ATTRIBUTES = {
     "build_model": ".setup",
     **dict.fromkeys(["format_summary", "train_seeds"], ".multi_seed"),
     "train": ".trainer",
+    "train_with_route": ".route_selection",
     "training_function": ".trainer",
 }
 _ALIASES = {"training_function": "train"}  # the name of accelerate's examples; the same function as `train`
@@ -59,6 +62,7 @@ __all__ = [
     "save_checkpoint",
     "train",
     "train_seeds",
+    "train_with_route",
     "training_function",
     "valid_option_names",
 ]

@@ -23,6 +23,7 @@ from ..data.arguments import DataArguments
 LR_SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 RECIPE_NAMES = ("auto", "none")
+ROUTE_NAMES = ("auto", "scratch", "pretrained", "distilled")  # see audio_vit.training.route_selection
 REPORT_TO = ("none", "tensorboard", "wandb", "mlflow")
 # Sections a config file may group its keys in; flat keys work too.
 CONFIG_SECTIONS = ("model", "data", "augmentation", "training")
@@ -238,6 +239,14 @@ class TrainingArguments:
                   "from the clips' rates and durations; model, epochs and augmentation from their number; "
                   "validation from a whole other fold); printed and saved as recipe.json. none: the plain defaults."},
     )
+    route: str = field(
+        default="auto",
+        metadata={"help": "auto: when a pretrained start is available offline (the ImageNet EfficientNet-Lite0 that "
+                  "installs with audio_vit, or --pretrained-backbone), train the scratch ViT and the pretrained start, "
+                  "keep the one with the best validation accuracy and say why (route.json, recipe.json, the card); "
+                  "nothing is chosen when your options fix the model. scratch: the ViT only. pretrained: the "
+                  "pretrained start only. distilled: the ViT distilled from the pretrained start (trained first)."},
+    )
     balanced_sampling: bool = field(
         default=False,
         metadata={"help": "Draw training clips with probability 1/(clips of their class), so rare classes are seen "
@@ -268,6 +277,8 @@ class TrainingArguments:
     def __post_init__(self):
         if self.recipe not in RECIPE_NAMES:
             raise ValueError(f"recipe={self.recipe!r} is not supported; use one of {RECIPE_NAMES}")
+        if self.route not in ROUTE_NAMES:
+            raise ValueError(f"route={self.route!r} is not supported; use one of {ROUTE_NAMES}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr_scheduler={self.lr_scheduler!r} is not supported; use one of {LR_SCHEDULERS}")
         if self.mixed_precision not in MIXED_PRECISION:

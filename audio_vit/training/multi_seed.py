@@ -55,7 +55,7 @@ def format_summary(summary: dict) -> str:
 
 def train_seeds(model_args, data_args, aug_config, args, seeds: list[int], explicit: set[str] | None = None) -> dict:
     """Train once per seed (into `args.output_dir/seed-N`) and write the mean ± std summary; returns it."""
-    from .trainer import train
+    from .route_selection import train_with_route
 
     if not seeds:
         raise ValueError("--seeds needs at least one seed")
@@ -66,7 +66,8 @@ def train_seeds(model_args, data_args, aug_config, args, seeds: list[int], expli
     for seed in seeds:
         run_args = dataclasses.replace(copy.deepcopy(args), seed=seed, output_dir=str(base / f"seed-{seed}"))
         run_aug = dataclasses.replace(copy.deepcopy(aug_config), seed=seed)
-        runs[seed] = train(copy.deepcopy(model_args), copy.deepcopy(data_args), run_aug, run_args, explicit=explicit)
+        runs[seed] = train_with_route(copy.deepcopy(model_args), copy.deepcopy(data_args), run_aug, run_args,
+                                      explicit=explicit)
     summary = summarize_seeds(runs)
     base.mkdir(parents=True, exist_ok=True)
     (base / f"{SUMMARY_NAME}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

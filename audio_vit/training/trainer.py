@@ -177,7 +177,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
         write_json_atomic(output_dir / DATA_REPORT_NAME, prepared.report.to_dict())
         if finished:
-            write_card(output_dir, model_args, data_args, aug_config, args, prepared)
+            write_card(output_dir, model_args, data_args, aug_config, args, prepared.report.to_dict())
     accelerator.end_training()
     return results
 
@@ -387,14 +387,15 @@ def evaluate_test_split(run: Run) -> dict:
     return {f"test_{k}": v for k, v in result.items() if k not in ("confusion_matrix", "per_class")}
 
 
-def write_card(output_dir: Path, model_args, data_args, aug_config, args, prepared: PreparedData) -> Path:
-    """The model card `README.md` (+ confusion-matrix image) from the results just written."""
+def write_card(output_dir: Path, model_args, data_args, aug_config, args, data_summary: dict | None = None) -> Path:
+    """The model card `README.md` (+ confusion-matrix image) from the results just written (`data_summary`: the data
+    report; default the folder's `data_report.json`)."""
     from ..model_card import write_model_card
 
     source = model_args.model_name_or_path
     base_model = source if source and not Path(source).exists() else None  # a Hub id, not a local folder
     dataset = data_args.dataset or (Path(data_args.data_dir).name if data_args.data_dir else None)
     return write_model_card(
-        output_dir, training_args=[model_args, aug_config, args], data_summary=prepared.report.to_dict(),
+        output_dir, training_args=[model_args, aug_config, args], data_summary=data_summary,
         base_model=base_model, dataset_name=dataset,
     )

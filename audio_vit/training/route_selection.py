@@ -1,0 +1,269 @@
+"""Which route trains the model: `audio-vit train --route auto|scratch|pretrained|distilled`.
+
+- `scratch`: the package's ViT from random weights, with the data-derived recipe.
+- `pretrained`: a pretrained start fine-tuned with the transfer recipe: the ImageNet EfficientNet-Lite0 that installs
+  with audio_vit, or your `--pretrained-backbone` (`audio_vit.pretrained_starts`).
+- `distilled`: the scratch ViT trained on the pretrained start's predictions (function matching, `--teacher`), the
+  teacher trained first on the same split: the ViT's size and speed, taught by the pretrained network.
+
+`auto` (the default): when a pretrained start is available, `AUTO_CANDIDATES` are trained on the training split, each
+picking its best epoch on the validation split as any training does; the candidate whose best epoch scores highest
+on the validation split (accuracy, multi-label mAP; a tie goes to the lower validation loss) is kept, and only it is
+tested. Nothing in the choice reads the test split. Without a pretrained start, or when your options fix the model
+(`--backbone`, `--timm-model-name`, `--model-name-or-path`, `--teacher`) or `--recipe none`, one model trains, as
+asked. Options that shape the ViT (`--hidden-size`, `--stem`, ...) apply to the ViT candidates.
+
+With several candidates the output folder holds the chosen model (loadable as any other) and `route.json` (every
+candidate's validation scores and training time, and why the chosen one won); each candidate's own run stays in
+`routes/NAME`. The choice is printed, added to `recipe.json` and the config's `training_recipe` under `route`, and
+shown in the model card.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, RECIPE_NAME, ROUTE_NAME
+from ..pretrained_starts import MISSING_START, PretrainedStart, find_pretrained_start
+from .arguments import ROUTE_NAMES as ROUTES
+from .checkpointing import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+# What `--route auto` trains when a pretrained start is available, in this order (a distilled ViT needs its teacher,
+# the pretrained run, first).
+AUTO_CANDIDATES = ("scratch", "pretrained")
+ROUTES_DIR = "routes"
+# Options that choose the network, its start or its teacher: when you set one, `--route auto` trains that model and
+# chooses nothing. (Options that shape the ViT, such as --hidden-size or --stem, apply to the ViT candidates.)
+MODEL_FIXING_OPTIONS = ("backbone", "timm_model_name", "model_name_or_path", "teacher")
+# What the pretrained and distilled candidates set, and the scratch candidate clears.
+START_OPTIONS = ("backbone", "timm_model_name", "pretrained_backbone")
+
+
+@dataclasses.dataclass
+class RoutePlan:
+    """The routes to train and why: `candidates` in training order, `start` the pretrained start they use."""
+
+    candidates: tuple[str, ...]
+    start: PretrainedStart | None
+    why: str
+
+
+def plan_routes(route: str, model_args, args, explicit: set[str]) -> RoutePlan:
+    """Which candidates `route` trains on this machine, given the options the user set (`explicit`)."""
+    if route not in ROUTES:
+        raise ValueError(f"route={route!r} is not supported; use one of {ROUTES}")
+    # --backbone timm --timm-model-name X fix the model, unless they come with --pretrained-backbone: a start to offer.
+    user_start = "pretrained_backbone" in explicit
+    fixed = sorted(name for name in MODEL_FIXING_OPTIONS
+                   if name in explicit and not (user_start and name in START_OPTIONS))
+    start = find_pretrained_start(model_args)
+    if route == "auto":
+        if args.recipe != "auto":
+            return RoutePlan(("as-configured",), None, "--recipe none: the model of your options, nothing chosen")
+        if fixed:
+            return RoutePlan(("as-configured",), None, f"your options fix the model ({', '.join(fixed)}): nothing chosen")
+        if start is None:
+            return RoutePlan(("scratch",), None, MISSING_START)
+        return RoutePlan(AUTO_CANDIDATES, start, f"a pretrained start is available: {start.description}")
+    if route == "scratch":
+        return RoutePlan(("scratch",), None, "--route scratch")
+    if start is None:
+        raise ValueError(f"--route {route} needs a pretrained start; {MISSING_START}")
+    return RoutePlan(("pretrained",) if route == "pretrained" else ("pretrained", "distilled"), start, f"--route {route}")
+
+
+def candidate_arguments(name: str, plan: RoutePlan, arguments: tuple, explicit: set[str], output_dir: Path,
+                        do_test: bool) -> tuple[tuple, set[str]]:
+    """Copies of the four argument dataclasses (and the explicit-option set) that train candidate `name` into
+    `output_dir`: the scratch ViT with the start's options cleared, the pretrained start, or the ViT distilled from
+    the pretrained candidate's model (`output_dir`'s sibling `pretrained`)."""
+    model_args, data_args, aug_config, args = (copy.deepcopy(value) for value in arguments)
+    explicit = set(explicit)
+    if name == "scratch":
+        for option in START_OPTIONS:
+            setattr(model_args, option, getattr(type(model_args)(), option))
+        explicit -= set(START_OPTIONS)
+    elif name in ("pretrained", "distilled"):
+        if name == "pretrained":
+            model_args.backbone, model_args.timm_model_name = "timm", plan.start.timm_model_name
+            model_args.pretrained_backbone = plan.start.weights
+            explicit |= set(START_OPTIONS)
+        else:
+            args.teacher = str(output_dir.parent / "pretrained")
+            for option in START_OPTIONS:
+                setattr(model_args, option, getattr(type(model_args)(), option))
+            explicit -= set(START_OPTIONS)
+    args.output_dir, args.do_test, args.route = str(output_dir), do_test, name
+    return (model_args, data_args, aug_config, args), explicit
+
+
+def train_with_route(model_args, data_args, aug_config, args, explicit: set[str] | None = None) -> dict:
+    """`audio-vit train`: the route of `args.route` (see the module docstring); returns the final results dict (of
+    the chosen model, with its `route` record when there was a choice)."""
+    from .arguments import non_default_options
+    from .trainer import train
+
+    if explicit is None:
+        explicit = non_default_options(model_args, data_args, aug_config, args)
+    plan = plan_routes(args.route, model_args, args, explicit)
+    arguments = (model_args, data_args, aug_config, args)
+    if plan.candidates == ("as-configured",) or (len(plan.candidates) == 1 and plan.start is None):
+        logger.info("route: %s (%s)", plan.candidates[0], plan.why)
+        return train(model_args, data_args, aug_config, args, explicit=explicit)
+    output_dir = Path(args.output_dir)
+    if len(plan.candidates) == 1:  # --route pretrained: the start, straight into the output folder
+        run_arguments, run_explicit = candidate_arguments("pretrained", plan, arguments, explicit, output_dir,
+                                                          args.do_test)
+        return train(*run_arguments, explicit=run_explicit)
+    check_route_output_dir(args)
+    runs = {}
+    for name in plan.candidates:
+        runs[name] = train_candidate(name, plan, arguments, explicit, output_dir / ROUTES_DIR / name)
+    if args.route == "distilled":
+        chosen, why = "distilled", "--route distilled (its teacher, the pretrained start, trained first)"
+    else:
+        chosen, why = choose_route(runs)
+    record = route_record(plan, runs, chosen, why)
+    print(format_route(record), flush=True)
+    results = finish_chosen(chosen, plan, arguments, explicit, output_dir, record)
+    return {**results, "route": record}
+
+
+def check_route_output_dir(args) -> None:
+    """The checks `audio-vit train` makes of its output folder, for the route folder holding the candidates."""
+    output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"--output-dir {str(output_dir)!r} exists and is not a folder")
+    if (output_dir / ROUTE_NAME).exists() and not args.resume_from_checkpoint and not args.overwrite_output_dir:
+        raise FileExistsError(f"--output-dir {str(output_dir)!r} already holds a trained model; pass "
+                              "--overwrite-output-dir to replace it or --resume-from-checkpoint latest to continue")
+    if args.resume_from_checkpoint not in (None, "", "latest"):
+        raise ValueError(f"--resume-from-checkpoint {args.resume_from_checkpoint!r}: with several routes pass 'latest' "
+                         f"(each route continues from its own last checkpoint under {output_dir / ROUTES_DIR})")
+    if args.overwrite_output_dir and not args.resume_from_checkpoint:
+        shutil.rmtree(output_dir / ROUTES_DIR, ignore_errors=True)
+        (output_dir / ROUTE_NAME).unlink(missing_ok=True)
+
+
+def train_candidate(name: str, plan: RoutePlan, arguments: tuple, explicit: set[str], run_dir: Path) -> dict:
+    """Train one candidate without testing it (or reuse its finished run, continuing an interrupted one) and return
+    its results: validation scores of its best epoch, time, skipped steps."""
+    from ..training.checkpointing import list_checkpoints
+    from .trainer import train
+
+    finished = _finished_results(run_dir)
+    if finished is not None:
+        logger.info("route %s: finished earlier in %s, reused", name, run_dir)
+        return finished
+    run_arguments, run_explicit = candidate_arguments(name, plan, arguments, explicit, run_dir, do_test=False)
+    run_args = run_arguments[3]
+    run_args.resume_from_checkpoint = "latest" if list_checkpoints(run_dir) else None
+    run_args.overwrite_output_dir = True  # a partial run without checkpoints starts again
+    print(f"route {name}: training into {run_dir}", flush=True)
+    return train(*run_arguments, explicit=run_explicit)
+
+
+def _finished_results(run_dir: Path) -> dict | None:
+    path = run_dir / ALL_RESULTS_NAME
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text(encoding="utf-8"))
+    return results if results.get("finished") else None
+
+
+def selection_score(results: dict) -> tuple[float, float]:
+    """What the choice maximises: (validation accuracy or, multi-label, mAP; minus the validation loss)."""
+    metric = results.get("eval_accuracy", results.get("eval_mAP"))
+    return (float("-inf") if metric is None else float(metric), -float(results.get("eval_loss", float("inf"))))
+
+
+def choose_route(runs: dict[str, dict]) -> tuple[str, str]:
+    """The candidate with the best validation score, and a sentence saying why."""
+    ranked = sorted(runs, key=lambda name: selection_score(runs[name]), reverse=True)
+    best, rest = ranked[0], ranked[1:]
+    metric = "accuracy" if "eval_accuracy" in runs[best] else "mAP"
+    scores = ", ".join(f"{name} {selection_score(runs[name])[0]:.2%}" for name in ranked)
+    tie = [name for name in rest if selection_score(runs[name])[0] == selection_score(runs[best])[0]]
+    why = f"highest validation {metric} ({scores})" + (f"; tied with {', '.join(tie)}: lower validation loss" if tie else "")
+    return best, why
+
+
+def route_record(plan: RoutePlan, runs: dict[str, dict], chosen: str, why: str) -> dict[str, Any]:
+    """What `route.json`, `recipe.json` and the card say of the choice."""
+    candidates = {}
+    for name, results in runs.items():
+        candidates[name] = {
+            "validation": {key[len("eval_"):]: value for key, value in results.items()
+                           if key.startswith("eval_") and isinstance(value, (int, float))},
+            "best_epoch": results.get("best_epoch"), "epochs": results.get("epoch"),
+            "train_seconds": results.get("train_runtime_this_run"),
+            "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
+        }
+    return {"route": chosen, "why": why, "candidates": candidates,
+            "pretrained_start": {"name": plan.start.name, "timm_model_name": plan.start.timm_model_name,
+                                 "weights": plan.start.weights, "description": plan.start.description},
+            "total_train_seconds": sum(c["train_seconds"] or 0.0 for c in candidates.values())}
+
+
+def format_route(record: dict[str, Any]) -> str:
+    lines = [f"route: {record['route']} ({record['why']})"]
+    for name, candidate in record["candidates"].items():
+        validation = candidate["validation"]
+        lines.append(f"  {name}: validation accuracy {validation.get('accuracy', float('nan')):.4f} loss "
+                     f"{validation.get('loss', float('nan')):.4f} (best epoch {candidate['best_epoch']}/"
+                     f"{candidate['epochs']}, {candidate['train_seconds'] or 0:.0f} s)")
+    return "\n".join(lines)
+
+
+def finish_chosen(chosen: str, plan: RoutePlan, arguments: tuple, explicit: set[str], output_dir: Path,
+                  record: dict) -> dict:
+    """Test the chosen candidate and make the output folder its model folder, with the route record."""
+    from accelerate import PartialState
+
+    from .trainer import train
+
+    run_dir = output_dir / ROUTES_DIR / chosen
+    run_arguments, run_explicit = candidate_arguments(chosen, plan, arguments, explicit, run_dir,
+                                                      do_test=arguments[3].do_test)
+    # The candidate has trained all its epochs: resuming its last checkpoint trains nothing more, tests its best
+    # model (the trainer's own test pass) and writes its results and card.
+    run_arguments[3].resume_from_checkpoint = "latest"
+    trained = json.loads((run_dir / ALL_RESULTS_NAME).read_text(encoding="utf-8"))
+    results = train(*run_arguments, explicit=run_explicit)
+    results.update(train_runtime_this_run=trained.get("train_runtime_this_run"),
+                   route_train_seconds=record["total_train_seconds"])
+    if PartialState().is_main_process:
+        write_chosen_folder(run_dir, output_dir, record, results)
+        from .trainer import write_card
+
+        model_args, data_args, aug_config, args = run_arguments
+        write_card(output_dir, model_args, data_args, aug_config, args)
+    PartialState().wait_for_everyone()
+    return results
+
+
+def write_chosen_folder(run_dir: Path, output_dir: Path, record: dict, results: dict) -> None:
+    """Copy the chosen run's model folder (its files, not its checkpoints) into `output_dir` and add the route record
+    to its recipe, results and config."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for path in run_dir.iterdir():
+        if path.is_file():
+            shutil.copy2(path, output_dir / path.name)
+    write_json_atomic(output_dir / ROUTE_NAME, record)
+    if (output_dir / RECIPE_NAME).is_file():
+        recipe = json.loads((output_dir / RECIPE_NAME).read_text(encoding="utf-8"))
+        write_json_atomic(output_dir / RECIPE_NAME, {**recipe, "route": record})
+    write_json_atomic(output_dir / ALL_RESULTS_NAME, {**results, "route": record})
+    config = json.loads((output_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+    config.setdefault("training_recipe", {})["route"] = {key: record[key] for key in ("route", "why")}
+    write_json_atomic(output_dir / CONFIG_NAME, config)
+
+
+__all__ = ["AUTO_CANDIDATES", "ROUTES", "ROUTE_NAME", "RoutePlan", "choose_route", "plan_routes", "train_with_route"]
