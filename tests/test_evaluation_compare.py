@@ -243,12 +243,12 @@ def test_compare_pretrained_and_distilled_rows(small_fsdd, tmp_path):
     out = tmp_path / "compare"
     argv = ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2", "--cache-dir",
             str(tmp_path / "cache"), "--output-dir", str(out), "--models", "gnb", "vit", "timm:tf_efficientnet_lite0",
-            pretrained, f"vit-distilled:{pretrained}", *TINY_VIT]
+            pretrained, f"vit-distilled:{pretrained}", "vit-auto", *TINY_VIT]
     assert compare.main(argv) == 0
     result = json.loads((out / "compare_results.json").read_text())
     rows = {row["model"]: row for row in result["models"]}
     shown = "timm:tf_efficientnet_lite0@efficientnet-lite0-57934424.pth"
-    assert list(rows) == ["gnb", "vit", "timm:tf_efficientnet_lite0", shown, f"vit-distilled:{shown}"]
+    assert list(rows) == ["gnb", "vit", "timm:tf_efficientnet_lite0", shown, f"vit-distilled:{shown}", "vit-auto"]
     for row in rows.values():
         assert row["runs"] == 2 and row["parameters"] > 0 and row["inference_clips_per_second"] > 0
     assert rows[shown]["parameters"] == rows["timm:tf_efficientnet_lite0"]["parameters"]
@@ -272,6 +272,26 @@ def test_compare_pretrained_and_distilled_rows(small_fsdd, tmp_path):
         student_test = json.loads((student_runs / f"fold{fold}" / "model" / "test_results.json").read_text())
         assert teacher_test["num_samples"] == student_test["num_samples"] == 24  # both tested on this fold only
         assert not (student_runs / f"fold{fold}" / "teacher").exists()  # reused, not trained twice
+
+    # vit-auto: per fold, its candidates are the vit and pretrained rows' own runs (reused, not trained again); the
+    # choice follows their validation scores and its test result is the chosen row's.
+    auto_runs = out / "models" / "vit-auto" / "seed42"
+    candidate_rows = {"scratch": out / "models" / "vit" / "seed42", "pretrained": teacher_runs}
+    for fold in ("1", "2"):
+        result = json.loads((auto_runs / f"fold{fold}" / "result.json").read_text())
+        validation = {route: json.loads((runs / f"fold{fold}" / "model" / "all_results.json").read_text())
+                      for route, runs in candidate_rows.items()}
+        best = max(validation, key=lambda r: (validation[r]["eval_accuracy"], -validation[r]["eval_loss"]))
+        assert result["route"] == best and set(result["route_candidates"]) == {"scratch", "pretrained"}
+        chosen = json.loads((candidate_rows[best] / f"fold{fold}" / "result.json").read_text())
+        assert result["confusion_matrix"] == chosen["confusion_matrix"]
+        routes_dir = auto_runs / f"fold{fold}" / "model" / "routes"
+        for route, runs in candidate_rows.items():  # copies of the rows' models
+            assert (routes_dir / route / "model.safetensors").read_bytes() == (
+                runs / f"fold{fold}" / "model" / "model.safetensors").read_bytes()
+    assert rows["vit-auto"]["routes"] == [json.loads((auto_runs / f"fold{f}" / "result.json").read_text())["route"]
+                                          for f in ("1", "2")]
+    assert "Routes chosen per run" in table
 
 
 def test_cross_validate_distilled_trains_each_folds_teacher_first(small_fsdd, tmp_path):

@@ -13,8 +13,10 @@ writes OUTPUT_DIR/cv_results.json, cv_results.md (per fold, mean ± std, per cla
 from its last checkpoint. Under `accelerate launch` with several processes, train one fold per launch
 (a training ends accelerate's process group):
     for f in 1 2 3 4 5; do accelerate launch -m audio_vit.cli cross-validate ... --folds $f; done
---model picks another package model (timm:NAME, timm:NAME@WEIGHTS for a pretrained start, vit-distilled:TEACHER:
-per fold the teacher first, on the same training folds, then the ViT distilled from it).
+By default (--model vit-auto) each fold chooses its route on its validation split as `audio-vit train` does (the
+scratch ViT or the pretrained start; cv_results.md names the route of every fold). --model picks another package
+model (vit: the scratch ViT alone, timm:NAME, timm:NAME@WEIGHTS for a pretrained start, vit-distilled:TEACHER: per
+fold the teacher first, on the same training folds, then the ViT distilled from it).
 """
 from __future__ import annotations
 
@@ -41,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..evaluation.models import check_model_name, display_name, is_package_model, training_argv
     from ..training import parse_training_args
     if not is_package_model(check_model_name(model_args.model)):
-        raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit, vit-plain, "
+        raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit-auto, vit, vit-plain, "
                          "timm:NAME[@WEIGHTS], vit-distilled:TEACHER); compare runs the baselines")
     configure_logging()
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
     parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
-    title = "audio_vit" if model_args.model == "vit" else display_name(model_args.model)
+    title = "audio_vit" if model_args.model == "vit-auto" else display_name(model_args.model)
     summary = cross_validate_model(model_args.model, context, cv_args.output_dir, cv_args.seeds, folds=cv_args.folds,
                                    title=f"Cross-validation: {title}",
                                    command="audio-vit cross-validate " + shlex.join(argv))

@@ -43,8 +43,10 @@ class CrossValidationArguments:
 @dataclass
 class CrossValidateModelArguments:
     model: str = field(
-        default="vit",
-        metadata={"help": "The package model to cross-validate: vit (default), vit-plain, timm:NAME, timm:NAME@WEIGHTS "
+        default="vit-auto",
+        metadata={"help": "The package model to cross-validate: vit-auto (default: what `audio-vit train` does, the "
+                  "route chosen per fold on its validation split, named in each fold's result), vit (the scratch "
+                  "ViT), vit-plain, timm:NAME, timm:NAME@WEIGHTS "
                   "(pretrained start, transfer recipe) or vit-distilled:TEACHER (per fold the TEACHER is trained on "
                   "the fold's training folds first, in seed<S>/fold<F>/teacher, then vit with --teacher on it)."},
     )
@@ -54,7 +56,9 @@ class CrossValidateModelArguments:
 class CompareArguments:
     models: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit vit-plain timm:NAME (vit-plain: "
+        metadata={"help": "Models to compare: logreg knn gnb svm rf cnn1d cnn2d vit vit-auto vit-plain timm:NAME (vit: "
+                  "the scratch ViT; vit-auto: the default route choice, reusing the vit and pretrained rows' fold runs "
+                  "as its candidates when they are in the same comparison; vit-plain: "
                   "the package's training with --recipe none, the recipe before data-derived defaults), "
                   "timm:NAME@WEIGHTS (from pretrained weights: a file, folder, cached Hub repo or timm tag; transfer "
                   "recipe), vit-distilled:TEACHER (vit trained with --teacher on TEACHER's model of the same fold, "

@@ -34,6 +34,7 @@ def comparison_row(name: str, summary: dict) -> dict:
         "parameters": int(round(statistics.mean(parameters))) if parameters else None,
         "inference_clips_per_second": statistics.median(speeds) if speeds else None,
         "runs": len(runs),
+        **({"routes": [r.get("route") for r in runs]} if any(r.get("route") for r in runs) else {}),
     }
 
 

@@ -3,9 +3,14 @@
 Model names:
 - `logreg`, `knn`, `gnb`, `svm`, `rf`: scikit-learn on MFCC-40 + delta statistics (`classic.py`);
 - `cnn1d`, `cnn2d`: the raw-waveform 1-D CNN and the UrbanSound8K-tutorial 2-D CNN (`cnn.py`);
-- `vit`: the package's default training (`audio-vit train` with only data flags, plus any train flags given);
-- `vit-plain`: the same with `--recipe none`, the plain defaults the package had before its options were derived
-  from the data (the previous recipe, the reference every change of the default is measured against);
+- `vit`: the package's ViT from scratch with the data-derived recipe (`audio-vit train --route scratch` with only
+  data flags, plus any train flags given);
+- `vit-auto`: the package's default, `audio-vit train` with only data flags (`--route auto`): per fold, the scratch
+  ViT and the pretrained start are trained and the one with the better validation score is kept and tested; the
+  fold result says which (`route`) and why. When the same comparison runs the candidates as rows (`vit` and
+  `timm:tf_efficientnet_lite0@WEIGHTS` with the start's weights), their fold runs are reused as the candidates;
+- `vit-plain`: `vit` with `--recipe none`, the plain defaults the package had before its options were derived
+  from the data;
 - `timm:NAME` (e.g. `timm:resnet18`, `timm:mobilenetv2_100`): the same training with `--backbone timm
   --timm-model-name NAME` (weights from scratch: the Hub is not reached offline);
 - `timm:NAME@SOURCE` (e.g. `timm:tf_efficientnet_lite0@/path/lite0.pth`): the same, started from pretrained weights
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +48,8 @@ logger = logging.getLogger(__name__)
 RESULT_NAME = "result.json"  # one finished (model, seed, fold) run
 
 # The package's own training (plus timm:NAME): the `audio-vit train` flags each model adds.
-PACKAGE_MODELS = {"vit": ["--route", "scratch"], "vit-auto": [], "vit-plain": ["--recipe", "none"]}
+AUTO_MODEL = "vit-auto"  # the package's default: the route chosen on validation (`--route auto`)
+PACKAGE_MODELS = {"vit": ["--route", "scratch"], AUTO_MODEL: [], "vit-plain": ["--recipe", "none"]}
 DEFAULT_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS, "timm:mobilenetv2_100", "timm:resnet18")
 QUICK_MODELS = (*CLASSIC_MODELS, *CNN_MODELS, "vit")
 # Above this many clips the default list leaves out the models whose cost grows fastest: the timm CNNs and the
@@ -258,9 +265,12 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     teacher = teacher_of(name)
     if teacher is not None:
         argv += ["--teacher", teacher_model_dir(teacher, context, test_fold, seed, run_dir)]
+    reused = reuse_route_candidates(argv, context, test_fold, seed, model_dir) if name == AUTO_MODEL else []
     # The user's flags win even where their value is a plain default (`--stem patch`), as in `audio-vit train`.
     results = train_with_route(*parse_training_args(argv), explicit=explicit_option_names(argv))
     train_seconds = time.perf_counter() - started
+    if reused:  # the candidates trained in their own rows: the default's time is theirs plus the choice and test
+        train_seconds += sum(results["route"]["candidates"][route]["train_seconds"] or 0.0 for route in reused)
     if not is_main_process():
         return {}  # the main process wrote the test results and reads them; the others are done
     test_file = model_dir / TEST_RESULTS_NAME
@@ -288,6 +298,42 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
         **route_summary(results.get("route")),
     }
+
+
+def route_candidate_rows(argv: list[str]) -> dict[str, str]:
+    """The compare rows that train what `--route auto` trains with these training flags: {route: row name}."""
+    from ..pretrained_starts import find_pretrained_start
+    from ..training import parse_training_args
+
+    start = find_pretrained_start(parse_training_args(argv)[0])
+    rows = {"scratch": "vit"}
+    if start is not None:
+        rows["pretrained"] = f"timm:{start.timm_model_name}@{start.weights}"
+    return rows
+
+
+def reuse_route_candidates(argv: list[str], context: FoldContext, test_fold: str, seed: int,
+                           model_dir: Path) -> list[str]:
+    """`vit-auto` in a comparison that also runs its candidates as rows (`vit`, `timm:NAME@WEIGHTS` of the start it
+    finds): their finished fold runs, made with the same flags, seed and folds, are the candidate runs (copied into
+    `model_dir/routes/`), so the route choice trains nothing twice. Returns the routes reused."""
+    from ..training.route_selection import ROUTES_DIR
+
+    if context.models_dir is None:
+        return []
+    reused = []
+    for route, row in route_candidate_rows(argv).items():
+        row_dir = context.models_dir / model_folder_name(row) / f"seed{seed}" / f"fold{test_fold}"
+        target = model_dir / ROUTES_DIR / route
+        result_file = row_dir / RESULT_NAME
+        if target.exists() or not result_file.is_file():
+            continue
+        if json.loads(result_file.read_text(encoding="utf-8")).get("settings") != run_settings(row, context):
+            continue
+        shutil.copytree(row_dir / "model", target)
+        logger.info("vit-auto seed %s fold %s: the %s route is the %s row's run (%s)", seed, test_fold, route, row, row_dir)
+        reused.append(route)
+    return reused
 
 
 def route_summary(record: dict | None) -> dict:

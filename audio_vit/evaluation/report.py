@@ -117,12 +117,14 @@ def cv_markdown(summary: dict, title: str = "Cross-validation") -> str:
         lines += ["```", summary["command"], "```", ""]
     if summary.get("multi_label"):
         return "\n".join(lines + _multilabel_lines(summary)) + "\n"
-    lines += ["| fold | seed | test clips | accuracy (%) | macro F1 (%) | train s |", "|---|---|---|---|---|---|"]
+    routes = any(run.get("route") for run in summary["runs"])  # vit-auto: the route each fold chose
+    lines += ["| fold | seed | test clips | accuracy (%) | macro F1 (%) | train s |" + (" route |" if routes else ""),
+              "|---|---|---|---|---|---|" + ("---|" if routes else "")]
     for run in summary["runs"]:
         seconds = run.get("train_seconds")
         lines.append(f"| {run.get('fold', '')} | {run.get('seed', '')} | {run['num_test_clips']} | "
                      f"{run['accuracy'] * 100:.2f} | {run['macro_f1'] * 100:.2f} | "
-                     f"{'' if seconds is None else f'{seconds:.1f}'} |")
+                     f"{'' if seconds is None else f'{seconds:.1f}'} |" + (f" {run.get('route', '')} |" if routes else ""))
     lines += ["", f"**Accuracy: {_pm(summary['accuracy'])} %** (mean ± std over {len(summary['runs'])} runs); "
               f"macro F1: {_pm(summary['macro_f1'])} %; pooled accuracy: {summary['pooled_accuracy'] * 100:.2f} %."]
     if "train_seconds" in summary:
@@ -195,7 +197,8 @@ def compare_markdown(rows: list[dict], title: str = "Model comparison") -> str:
         lines.append(
             f"| {row['model']} | {_pm(row['accuracy'])} | {_pm(row['macro_f1'])} | "
             f"{row['train_seconds']['mean']:.1f} | {'' if params is None else f'{params:,}'} | "
-            f"{'' if speed is None or not math.isfinite(speed) else f'{speed:,.0f}'} | {row.get('description', '')} |")
+            f"{'' if speed is None or not math.isfinite(speed) else f'{speed:,.0f}'} | {row.get('description', '')}"
+            + (f" Routes chosen per run: {', '.join(map(str, row['routes']))}." if row.get("routes") else "") + " |")
     return "\n".join(lines) + "\n"
 
 
