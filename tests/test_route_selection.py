@@ -130,3 +130,35 @@ def test_auto_route_run_keeps_the_best_candidate_and_tests_only_it(tmp_path):
     assert train_command.main([*argv, "--resume-from-checkpoint", "latest"]) == 0
     after = {name: (out / "routes" / name / "model.safetensors").stat().st_mtime_ns for name in record["candidates"]}
     assert before == after and json.loads((out / "route.json").read_text())["route"] == record["route"]
+
+
+def test_the_time_budget_shortens_or_leaves_out_the_pretrained_start(tmp_path, monkeypatch):
+    """Both candidates train as their recipes derive them when their cost fits the route budget; on a larger set the
+    pretrained start gets the epochs that fit, and below MIN_PRETRAINED_EPOCHS it is left out (and the plan says
+    so); epochs the user sets are kept."""
+    from test_training_helpers import make_tone_dataset
+
+    from audio_vit.training.auto_recipe import CLIP_FRAME_BUDGET, training_cost
+    from audio_vit.training.route_selection import PRETRAINED_COST_FACTOR, fit_budget
+
+    data = make_tone_dataset(tmp_path / "tones", duration=1.0)  # 24 training clips of 101 frames, 80 epochs each
+
+    def plan_for(*argv):
+        arguments = parse_training_args(["--data-dir", str(data), "--output-dir", str(tmp_path / "o"), *argv])
+        explicit = {a[2:].replace("-", "_") for a in argv if a.startswith("--")}
+        return fit_budget(plan_routes("auto", arguments[0], arguments[3], explicit), arguments, explicit)
+
+    plan = plan_for()
+    assert plan.candidates == ("scratch", "pretrained") and plan.pretrained_epochs is None
+    assert plan.budget["recipe_epochs"] == 80
+    scratch = training_cost(80, 24, 101)
+    assert plan.budget["costs"] == {"scratch": scratch, "pretrained": PRETRAINED_COST_FACTOR * scratch}
+    monkeypatch.setattr(route_selection, "ROUTE_BUDGET_SHARE",
+                        (scratch + PRETRAINED_COST_FACTOR * training_cost(40, 24, 101)) / CLIP_FRAME_BUDGET)
+    plan = plan_for()
+    assert plan.pretrained_epochs == 40 and "trains 40 of its 80 epochs to fit the time budget" in plan.why
+    assert plan_for("--num-train-epochs", "80").pretrained_epochs is None  # the user's epochs win
+    monkeypatch.setattr(route_selection, "ROUTE_BUDGET_SHARE",
+                        (scratch + PRETRAINED_COST_FACTOR * training_cost(5, 24, 101)) / CLIP_FRAME_BUDGET)
+    plan = plan_for()
+    assert plan.candidates == ("scratch",) and "the pretrained start is left out" in plan.why

@@ -121,9 +121,20 @@ def model_defaults(profile: DataProfile, num_mel_bins: int = 64) -> dict[str, An
     }
 
 
+def training_clip_count(profile: DataProfile, train_fraction: float) -> int:
+    """How many clips the training split will hold."""
+    return max(1, int(profile.num_clips * train_fraction))
+
+
+def training_cost(epochs: int, train_clips: int, max_length: int) -> int:
+    """The recipe's cost unit: training clip-passes x window frames (at least 100: short windows have fixed costs);
+    `CLIP_FRAME_BUDGET` of them take about 10 minutes for the scratch ViT on 2 CPU cores."""
+    return epochs * train_clips * max(max_length, 100)
+
+
 def training_defaults(profile: DataProfile, max_length: int, train_fraction: float) -> dict[str, Any]:
-    num_train = max(1, int(profile.num_clips * train_fraction))
-    epochs = int(round(CLIP_FRAME_BUDGET / (num_train * max(max_length, 100))))
+    num_train = training_clip_count(profile, train_fraction)
+    epochs = int(round(CLIP_FRAME_BUDGET / training_cost(1, num_train, max_length)))
     epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, epochs))
     steps_per_epoch = max(1, math.ceil(num_train / 32))
     return {
@@ -321,6 +332,7 @@ def resolve_recipe(model_args, data_args, aug_config, args, explicit: set[str]) 
     transfer = add_transfer_defaults(model_args, derived, parts)  # fine-tuning settings for a pretrained start
     distillation = add_distillation_defaults(args, derived, parts)  # how a student learns from --teacher
     record = _record(profile, derived, apply_defaults(arguments, derived, explicit), explicit)
+    record["train_clips"] = training_clip_count(profile, train_fraction)
     extras = {"transfer": transfer, "distillation": distillation}
     return {**record, **{key: value for key, value in extras.items() if value}}
 
@@ -361,6 +373,6 @@ def format_recipe(record: dict[str, Any]) -> str:
             f"  data: {record['profile_text']}\n  set: {options}{kept}{transfer}{distillation}")
 
 
-__all__ = ["RECIPE_RECORD_KEYS", "derive_defaults", "apply_defaults", "feature_defaults", "model_defaults",
-           "resolve_recipe", "resolve_prepare_recipe", "read_prepared_recipe", "folder_features", "format_recipe",
-           "validation_defaults"]
+__all__ = ["CLIP_FRAME_BUDGET", "RECIPE_RECORD_KEYS", "derive_defaults", "apply_defaults", "feature_defaults",
+           "model_defaults", "resolve_recipe", "resolve_prepare_recipe", "read_prepared_recipe", "folder_features",
+           "format_recipe", "training_cost", "validation_defaults"]

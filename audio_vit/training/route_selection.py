@@ -46,13 +46,26 @@ MODEL_FIXING_OPTIONS = ("backbone", "timm_model_name", "model_name_or_path", "te
 START_OPTIONS = ("backbone", "timm_model_name", "pretrained_backbone")
 
 
+# What `--route auto` may spend on its candidates together, in the recipe's cost unit (`auto_recipe.training_cost`:
+# clip-passes x window frames of the scratch ViT; `CLIP_FRAME_BUDGET` is about 10 minutes on 2 CPU cores, measured
+# on FSDD's 1 s clips, where it is slowest per frame). Sets of a few hundred clips train both candidates in full; on
+# thousands of clips the pretrained candidate gets fewer epochs, and none below MIN_PRETRAINED_EPOCHS.
+ROUTE_BUDGET_SHARE = 2.5  # x CLIP_FRAME_BUDGET
+# Training cost per clip-frame of the pretrained EfficientNet-Lite0 (channels-last) relative to the scratch ViT.
+PRETRAINED_COST_FACTOR = 1.5
+MIN_PRETRAINED_EPOCHS = 10
+
+
 @dataclasses.dataclass
 class RoutePlan:
-    """The routes to train and why: `candidates` in training order, `start` the pretrained start they use."""
+    """The routes to train and why: `candidates` in training order, `start` the pretrained start they use, and the
+    epochs the time budget leaves the pretrained candidate (None: its recipe's)."""
 
     candidates: tuple[str, ...]
     start: PretrainedStart | None
     why: str
+    pretrained_epochs: int | None = None
+    budget: dict | None = None
 
 
 def plan_routes(route: str, model_args, args, explicit: set[str]) -> RoutePlan:
@@ -95,6 +108,9 @@ def candidate_arguments(name: str, plan: RoutePlan, arguments: tuple, explicit: 
             model_args.backbone, model_args.timm_model_name = "timm", plan.start.timm_model_name
             model_args.pretrained_backbone = plan.start.weights
             explicit |= set(START_OPTIONS)
+            if plan.pretrained_epochs is not None:
+                args.num_train_epochs = plan.pretrained_epochs
+                explicit.add("num_train_epochs")
         else:
             args.teacher = str(output_dir.parent / "pretrained")
             for option in START_OPTIONS:
@@ -102,6 +118,41 @@ def candidate_arguments(name: str, plan: RoutePlan, arguments: tuple, explicit: 
             explicit -= set(START_OPTIONS)
     args.output_dir, args.do_test, args.route = str(output_dir), do_test, name
     return (model_args, data_args, aug_config, args), explicit
+
+
+def fit_budget(plan: RoutePlan, arguments: tuple, explicit: set[str]) -> RoutePlan:
+    """The plan within the route budget: both candidates as their recipes derive them when their cost fits
+    (`ROUTE_BUDGET_SHARE` x the recipe's budget, the pretrained network costing `PRETRAINED_COST_FACTOR` x the ViT a
+    frame), else the pretrained candidate with the epochs that fit, or without it below `MIN_PRETRAINED_EPOCHS`.
+    Epochs you set are kept."""
+    from .auto_recipe import CLIP_FRAME_BUDGET, resolve_recipe, training_cost
+
+    if "pretrained" not in plan.candidates or "num_train_epochs" in explicit:
+        return plan
+    costs, shape = {}, {}
+    for name in plan.candidates:
+        run_arguments, run_explicit = candidate_arguments(name, plan, arguments, explicit, Path("."), do_test=False)
+        model_args, data_args, aug_config, args = run_arguments
+        record = resolve_recipe(model_args, data_args, aug_config, args, run_explicit)
+        if record is None:  # nothing to derive from (a folder prepared without a recipe): no budget to apply
+            return plan
+        factor = PRETRAINED_COST_FACTOR if name == "pretrained" else 1.0
+        shape[name] = (args.num_train_epochs, record["train_clips"], model_args.max_length)
+        costs[name] = factor * training_cost(*shape[name])
+    budget = ROUTE_BUDGET_SHARE * CLIP_FRAME_BUDGET
+    left = budget - sum(cost for name, cost in costs.items() if name != "pretrained")
+    epochs, clips, frames = shape["pretrained"]
+    fitting = int(left // (PRETRAINED_COST_FACTOR * training_cost(1, clips, frames)))
+    record = {"budget": budget, "costs": costs, "recipe_epochs": epochs, "fitting_epochs": min(epochs, fitting)}
+    if fitting >= epochs:
+        return dataclasses.replace(plan, budget=record)
+    if fitting < MIN_PRETRAINED_EPOCHS:
+        why = (f"{plan.why}; the pretrained start is left out: {epochs} epochs of it on {clips} clips do not fit the "
+               f"time budget ({fitting} would); --route pretrained trains it anyway")
+        return dataclasses.replace(plan, candidates=tuple(c for c in plan.candidates if c != "pretrained"), why=why,
+                                   budget=record)
+    why = f"{plan.why}; the pretrained start trains {fitting} of its {epochs} epochs to fit the time budget"
+    return dataclasses.replace(plan, pretrained_epochs=fitting, why=why, budget=record)
 
 
 def train_with_route(model_args, data_args, aug_config, args, explicit: set[str] | None = None) -> dict:
@@ -114,14 +165,20 @@ def train_with_route(model_args, data_args, aug_config, args, explicit: set[str]
         explicit = non_default_options(model_args, data_args, aug_config, args)
     plan = plan_routes(args.route, model_args, args, explicit)
     arguments = (model_args, data_args, aug_config, args)
-    if plan.candidates == ("as-configured",) or (len(plan.candidates) == 1 and plan.start is None):
-        logger.info("route: %s (%s)", plan.candidates[0], plan.why)
-        return train(model_args, data_args, aug_config, args, explicit=explicit)
+    if args.route == "auto":
+        plan = fit_budget(plan, arguments, explicit)
     output_dir = Path(args.output_dir)
-    if len(plan.candidates) == 1:  # --route pretrained: the start, straight into the output folder
-        run_arguments, run_explicit = candidate_arguments("pretrained", plan, arguments, explicit, output_dir,
-                                                          args.do_test)
-        return train(*run_arguments, explicit=run_explicit)
+    if len(plan.candidates) == 1:  # one model, straight into the output folder
+        name = plan.candidates[0]
+        print(f"route: {name} ({plan.why})", flush=True)
+        if name == "as-configured":
+            results = train(model_args, data_args, aug_config, args, explicit=explicit)
+        else:
+            run_arguments, run_explicit = candidate_arguments(name, plan, arguments, explicit, output_dir, args.do_test)
+            results = train(*run_arguments, explicit=run_explicit)
+        if results.get("finished"):
+            record_single_route(output_dir, {"route": name, "why": plan.why, "budget": plan.budget})
+        return results
     check_route_output_dir(args)
     runs = {}
     for name in plan.candidates:
@@ -134,6 +191,22 @@ def train_with_route(model_args, data_args, aug_config, args, explicit: set[str]
     print(format_route(record), flush=True)
     results = finish_chosen(chosen, plan, arguments, explicit, output_dir, record)
     return {**results, "route": record}
+
+
+def record_single_route(output_dir: Path, record: dict) -> None:
+    """Say in `recipe.json` and the config's `training_recipe` which route trained a model that had no choice to
+    make (one candidate), and why."""
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        for path, key in ((output_dir / RECIPE_NAME, None), (output_dir / CONFIG_NAME, "training_recipe")):
+            if path.is_file():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if key is not None and not isinstance(data.get(key), dict):
+                    data[key] = {}
+                (data if key is None else data[key])["route"] = record
+                write_json_atomic(path, data)
+    PartialState().wait_for_everyone()
 
 
 def check_route_output_dir(args) -> None:
@@ -206,7 +279,7 @@ def route_record(plan: RoutePlan, runs: dict[str, dict], chosen: str, why: str) 
             "train_seconds": results.get("train_runtime_this_run"),
             "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
         }
-    return {"route": chosen, "why": why, "candidates": candidates,
+    return {"route": chosen, "why": why, "plan": plan.why, "budget": plan.budget, "candidates": candidates,
             "pretrained_start": {"name": plan.start.name, "timm_model_name": plan.start.timm_model_name,
                                  "weights": plan.start.weights, "description": plan.start.description},
             "total_train_seconds": sum(c["train_seconds"] or 0.0 for c in candidates.values())}
