@@ -59,6 +59,11 @@ def test_forced_routes():
     assert plan_routes("scratch", *_arguments()).candidates == ("scratch",)
     assert plan_routes("pretrained", *_arguments()).candidates == ("pretrained",)
     assert plan_routes("distilled", *_arguments()).candidates == ("pretrained", "distilled")
+    # a forced scratch route keeps a network the user chose, and refuses a start it cannot use
+    assert plan_routes("scratch", *_arguments("--backbone", "timm", "--timm-model-name", "resnet18")).candidates == (
+        "as-configured",)
+    with pytest.raises(ValueError, match="--route scratch trains from random weights"):
+        plan_routes("scratch", *_arguments("--pretrained-backbone", "w.pth"))
     with pytest.raises(ValueError, match="route='best' is not supported"):
         parse_training_args(["--data-dir", "x", "--route", "best"])
 

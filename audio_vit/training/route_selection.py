@@ -86,6 +86,11 @@ def plan_routes(route: str, model_args, args, explicit: set[str]) -> RoutePlan:
             return RoutePlan(("scratch",), None, MISSING_START)
         return RoutePlan(AUTO_CANDIDATES, start, f"a pretrained start is available: {start.description}")
     if route == "scratch":
+        if user_start:
+            raise ValueError("--route scratch trains from random weights, but --pretrained-backbone gives a start: "
+                             "drop one, or pass --route pretrained (or auto, to choose on validation)")
+        if fixed:
+            return RoutePlan(("as-configured",), None, f"--route scratch with your model ({', '.join(fixed)})")
         return RoutePlan(("scratch",), None, "--route scratch")
     if start is None:
         raise ValueError(f"--route {route} needs a pretrained start; {MISSING_START}")
