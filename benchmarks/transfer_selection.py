@@ -43,7 +43,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LITE0 = ["--backbone", "timm", "--timm-model-name", "tf_efficientnet_lite0"]
+# The pretrained network alone (`--route pretrained`: `--route auto` would train the scratch ViT beside it).
+LITE0 = ["--backbone", "timm", "--timm-model-name", "tf_efficientnet_lite0", "--route", "pretrained"]
 # The pretrained start with the transfer recipe (no flag), and the alternatives each changes one value of it.
 PRETRAINED_CANDIDATES = {
     "transfer": [],
@@ -66,7 +67,7 @@ PRETRAINED_CANDIDATES = {
     "epochs-80": ["--num-train-epochs", "80"],
 }
 DISTILLATION_CANDIDATES = {
-    "scratch": None,  # the plain scratch ViT (no teacher): the reference
+    "scratch": None,  # the plain scratch ViT (no teacher, `--route scratch`): the reference
     "soft-a0.5-t1": ["--distillation-type", "soft", "--distillation-alpha", "0.5", "--distillation-tau", "1.0"],
     "soft-a0.5-t3": ["--distillation-type", "soft", "--distillation-alpha", "0.5", "--distillation-tau", "3.0"],
     "soft-a0.9-t1": ["--distillation-type", "soft", "--distillation-alpha", "0.9", "--distillation-tau", "1.0"],
@@ -76,6 +77,14 @@ DISTILLATION_CANDIDATES = {
     # than the labels do
     "soft-a1-t1-mixup": ["--distillation-type", "soft", "--distillation-alpha", "1.0", "--distillation-tau", "1.0",
                          "--mixup-alpha", "0.4"],
+    # Function matching with a softer teacher (tau 2), with DeiT's distillation token, and for twice the epochs
+    # ("patient" teaching: Beyer et al. train far longer than the labels alone need)
+    "soft-a1-t2-mixup": ["--distillation-type", "soft", "--distillation-alpha", "1.0", "--distillation-tau", "2.0",
+                         "--mixup-alpha", "0.4"],
+    "soft-a1-t1-mixup-token": ["--distillation-type", "soft", "--distillation-alpha", "1.0", "--distillation-tau",
+                               "1.0", "--mixup-alpha", "0.4", "--distillation-token", "true"],
+    "soft-a1-t1-mixup-2x": ["--distillation-type", "soft", "--distillation-alpha", "1.0", "--distillation-tau", "1.0",
+                            "--mixup-alpha", "0.4", "--num-train-epochs", "160"],
 }
 
 
@@ -139,7 +148,7 @@ def main(argv=None) -> int:
     for name, flags in stage_runs(args).items():
         per_fold = {}
         for fold in args.test_folds:
-            fold_flags = list(flags or [])
+            fold_flags = list(flags) if flags is not None else ["--route", "scratch"]
             if args.stage == "distillation" and flags is not None:
                 fold_flags += ["--teacher", str(Path(args.teachers_from) / f"test{fold}")]
             per_fold[fold] = run_candidate(name, fold_flags, fold, args, out)
