@@ -27,6 +27,15 @@ Needs the FluidSynth library, the SoundFonts and its Python binding (not audio_v
     python benchmarks/instrument_families.py --output-dir outputs/variants/instruments-small
     python benchmarks/transfer.py --datasets instruments-small --output-dir outputs/transfer   # builds it if missing
 
+`--messy` builds `instruments-messy` instead, the shape of a messy real collection (an animal-sound set of
+0.2-40 s recordings, 18 native rates, 10:1 classes, where the classes differ in timbre more than in a word's
+time course): 818 clips, class counts geometric from 200 down to 20 (10:1), durations drawn from four kinds of clip
+(single notes of 0.2-1 s 20%, phrases of 1-8 s 50%, 8-20 s 20%, performances of 20-40 s with rests 10%), native
+rates 8 / 11.025 / 16 / 22.05 / 24 / 32 / 44.1 / 48 kHz, 16-bit WAV 60%, 8-bit unsigned WAV 10%, A-law WAV 10%,
+FLAC 20%, 15% stereo; the same source-disjoint folds.
+
+    python benchmarks/instrument_families.py --messy --output-dir outputs/variants/instruments-messy
+
 The same --seed and SoundFont files build byte-identical audio.
 """
 from __future__ import annotations
@@ -39,7 +48,8 @@ import numpy as np
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fsdd_variants import background_noise, log_uniform, print_summary, write_checked, write_metadata  # noqa: E402
+from fsdd_variants import (FILE_FORMATS, background_noise, log_uniform, print_summary, write_checked,  # noqa: E402
+                           write_metadata)
 
 from audio_vit.evaluation.folds import make_folds  # noqa: E402
 
@@ -68,6 +78,10 @@ SYNTH_RATE = 44100
 NATIVE_RATES = (16000, 22050, 32000, 44100, 48000)
 STEREO_PROBABILITY = 0.15
 SILENT_PEAK = 1e-4  # a (SoundFont, program) whose test note peaks below this plays nothing: left out
+# --messy: class sizes from MESSY_LARGEST down to a tenth of it, four kinds of clip (probability, seconds), more rates
+MESSY_LARGEST = 200
+MESSY_DURATIONS = ((0.20, (0.2, 1.0)), (0.50, (1.0, 8.0)), (0.20, (8.0, 20.0)), (0.10, (20.0, 40.0)))
+MESSY_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 MAX_TRIES = 10
 
 
@@ -112,6 +126,9 @@ def render_events(synth, soundfont_id: int, program: int, events: list[tuple], s
 def phrase(family: str, seconds: float, rng: np.random.Generator) -> list[tuple]:
     """Note events of one clip: a phrase with rests and chords, one held note, or a run of short notes."""
     _, (low, high), chordal = FAMILIES[family]
+    if seconds < 1.0:  # (--messy) a single short note, as one call or one hit in a short recording
+        note, velocity = int(rng.integers(low, high + 1)), int(rng.integers(50, 121))
+        return [(0.02, "on", note, velocity), (max(0.1, seconds - rng.uniform(0.02, seconds / 3)), "off", note, 0)]
     kind = rng.choice(["phrase", "held", "run"], p=[0.6, 0.2, 0.2])
     if kind == "held":
         note = int(rng.integers(low, high + 1))
@@ -150,15 +167,15 @@ def room(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ((1 - mix) * audio + mix * wet).astype(np.float32)
 
 
-def finish(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Room, background noise at 15-40 dB SNR, a native rate, a peak level, mono (85%) or stereo."""
+def finish(audio: np.ndarray, rng: np.random.Generator, rates=NATIVE_RATES) -> tuple[np.ndarray, int]:
+    """Room, background noise at 15-40 dB SNR, a native rate of `rates`, a peak level, mono (85%) or stereo."""
     audio = room(audio, rng)
     rms = np.sqrt(np.mean(audio**2)) + 1e-12
     noise = background_noise(len(audio), SYNTH_RATE, rng)
     audio = audio + (noise * rms / 10 ** (rng.uniform(15.0, 40.0) / 20))[:, None]
     if rng.random() >= STEREO_PROBABILITY:
         audio = audio.mean(axis=1)
-    rate = int(rng.choice(NATIVE_RATES))
+    rate = int(rng.choice(rates))
     if rate != SYNTH_RATE:
         audio = soxr.resample(audio, SYNTH_RATE, rate)
     fade = int(0.02 * rate)  # the clip may end mid-note: 20 ms fade out, no click
@@ -183,33 +200,59 @@ def playable_sources(synth, ids: dict[str, int]) -> dict[str, list[str]]:
     return sources
 
 
+def class_sizes(clips_per_class: int, messy: bool, rng: np.random.Generator) -> dict[str, int]:
+    """Clips per family: `clips_per_class` each, or (messy) geometric from MESSY_LARGEST to a tenth of it, the
+    largest family drawn at random."""
+    if not messy:
+        return {family: clips_per_class for family in FAMILIES}
+    sizes = np.round(MESSY_LARGEST * 0.1 ** (np.arange(len(FAMILIES)) / (len(FAMILIES) - 1))).astype(int)
+    order = rng.permutation(len(FAMILIES))
+    return {family: int(sizes[rank]) for family, rank in zip(FAMILIES, order)}
+
+
+def clip_seconds(messy: bool, rng: np.random.Generator) -> float:
+    if not messy:
+        return log_uniform(1.0, 10.0, rng)
+    kind = rng.choice(len(MESSY_DURATIONS), p=[probability for probability, _ in MESSY_DURATIONS])
+    return log_uniform(*MESSY_DURATIONS[kind][1], rng)
+
+
+def file_format(messy: bool, rng: np.random.Generator) -> tuple[str, str, str]:
+    """(soundfile format, subtype, extension): 16-bit WAV, or (messy) the mix of FILE_FORMATS."""
+    if not messy:
+        return "WAV", "PCM_16", "wav"
+    choice = FILE_FORMATS[rng.choice(len(FILE_FORMATS), p=[entry[3] for entry in FILE_FORMATS])]
+    return choice[0], choice[1], choice[2]
+
+
 def build(output_dir: Path, seed: int = 0, clips_per_class: int = CLIPS_PER_CLASS,
-          soundfonts: dict[str, str] = SOUNDFONTS) -> Path:
+          soundfonts: dict[str, str] = SOUNDFONTS, messy: bool = False) -> Path:
     rng = np.random.default_rng(seed)
     synth, ids = open_synth(soundfonts)
     sources = playable_sources(synth, ids)
     (output_dir / "audio").mkdir(parents=True, exist_ok=True)
     plan = []
-    for family in FAMILIES:
+    for family, size in class_sizes(clips_per_class, messy, rng).items():
         order = [sources[family][i] for i in rng.permutation(len(sources[family]))]
-        plan += [(family, order[i % len(order)]) for i in range(clips_per_class)]
+        plan += [(family, order[i % len(order)]) for i in range(size)]
     folds = make_folds([family for family, _ in plan], NUM_FOLDS, [source for _, source in plan], seed)
     entries, details = [], []
     for index, ((family, source), fold) in enumerate(zip(plan, folds)):
         soundfont, program = source.split(":")
-        seconds = log_uniform(1.0, 10.0, rng)
+        seconds = clip_seconds(messy, rng)
         for _ in range(MAX_TRIES):  # a phrase outside the sampled keys of its program plays nothing: draw again
             audio = render_events(synth, ids[soundfont], int(program), phrase(family, seconds, rng), seconds)
             if np.abs(audio).max() >= SILENT_PEAK:
                 break
         else:
             raise RuntimeError(f"{source} ({family}) played {MAX_TRIES} silent phrases")
-        audio, rate = finish(audio, rng)
-        name = f"audio/{family}_{index:03d}.wav"
-        write_checked(output_dir / name, audio, rate, "WAV", "PCM_16")
+        audio, rate = finish(audio, rng, MESSY_RATES if messy else NATIVE_RATES)
+        container, subtype, extension = file_format(messy, rng)
+        name = f"audio/{family}_{index:03d}.{extension}"
+        write_checked(output_dir / name, audio, rate, container, subtype)
         entries.append({"file_name": name, "label": family, "fold": fold, "group": source, "soundfont": soundfont})
         details.append({"seconds": len(audio) / rate, "label": family, "fold": fold, "soundfont": soundfont,
-                        "rate": rate})
+                        "rate": rate, "format": subtype})
     synth.delete()
     write_metadata(output_dir, entries)
     print_summary(output_dir.name, details)
@@ -221,8 +264,9 @@ def main(argv=None) -> int:
     parser.add_argument("--output-dir", default="outputs/variants/instruments-small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clips-per-class", type=int, default=CLIPS_PER_CLASS)
+    parser.add_argument("--messy", action="store_true", help="instruments-messy: 818 clips of 0.2-40 s, 10:1 classes")
     args = parser.parse_args(argv)
-    print(build(Path(args.output_dir), args.seed, args.clips_per_class))
+    print(build(Path(args.output_dir), args.seed, args.clips_per_class, messy=args.messy))
     return 0
 
 

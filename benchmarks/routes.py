@@ -22,7 +22,7 @@ classic model, at most 1 point under the best single route, at most 600 s a fold
 the default: both candidates' training plus the choice and the test), 0 skipped non-finite steps. Exit status 1
 when a target is missed.
 
-    python benchmarks/routes.py --output-dir outputs/routes     # instruments-small speakers-small noisy5s-small mixed
+    python benchmarks/routes.py --output-dir outputs/routes     # the five sets of DATASETS
     python benchmarks/routes.py --datasets mixed --output-dir outputs/routes --previous-code /tmp/prev
 
 Other options go to `audio-vit compare` and, through it, to every training. Nothing here looks at a test fold to
@@ -40,9 +40,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from quality import CLASSIC, compare_results  # noqa: E402
-from transfer import INSTRUMENTS, NETWORK, data_flags, lite0_weights  # noqa: E402
+from transfer import INSTRUMENTS, INSTRUMENTS_MESSY, NETWORK, data_flags, lite0_weights  # noqa: E402
 
-DATASETS = (INSTRUMENTS, "speakers-small", "noisy5s-small", "mixed")
+DATASETS = (INSTRUMENTS, "speakers-small", "noisy5s-small", "mixed", INSTRUMENTS_MESSY)
 CLASSIC_MARGIN_TARGET = 5.0  # points of the default over the best classic model
 ROUTE_LOSS_TARGET = 1.0  # points the default may lose to the best single route
 FOLD_SECONDS_TARGET = 600.0

@@ -46,3 +46,26 @@ def test_folds_are_stratified_and_never_share_an_instrument():
     for family in families.FAMILIES:
         counts = np.bincount([fold for label, fold in zip(labels, folds) if label == family], minlength=6)[1:]
         assert counts.min() >= 4 and counts.max() <= 8, f"{family}: clips per fold {counts.tolist()}"
+
+
+@pytest.mark.parametrize("family", sorted(families.FAMILIES))
+def test_messy_clips_of_every_length_play_in_the_clip(family):
+    """--messy: single short notes of 0.2-1 s and long performances up to 40 s, every note inside its clip."""
+    _, (low, high), _ = families.FAMILIES[family]
+    rng = np.random.default_rng(1)
+    lengths = [families.clip_seconds(True, rng) for _ in range(300)]
+    assert 0.2 <= min(lengths) < 0.5 and 20.0 < max(lengths) <= 40.0
+    for seconds in lengths[:60]:
+        events = families.phrase(family, seconds, rng)
+        assert events and all(0.0 <= time <= seconds for time, *_ in events)
+        assert all(low <= note <= high for _, _, note, _ in events)
+
+
+def test_messy_class_sizes_are_ten_to_one_and_formats_mixed():
+    rng = np.random.default_rng(0)
+    sizes = families.class_sizes(30, True, rng)
+    assert set(sizes) == set(families.FAMILIES) and max(sizes.values()) == 200 and min(sizes.values()) == 20
+    assert sum(sizes.values()) == 818
+    assert families.class_sizes(30, False, rng) == {family: 30 for family in families.FAMILIES}
+    formats = {families.file_format(True, rng)[1] for _ in range(200)}
+    assert formats == {"PCM_16", "PCM_U8", "ALAW"} and families.file_format(False, rng) == ("WAV", "PCM_16", "wav")
