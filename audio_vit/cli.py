@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audio-vit: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    finally:
+        if "accelerate" in sys.modules:  # a command that trained under `accelerate launch`: close its process group
+            from .training import end_distributed
+
+            end_distributed()
 
 
 def console_main() -> int:

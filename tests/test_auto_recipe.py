@@ -202,7 +202,7 @@ def test_prepare_derives_the_features_and_training_on_its_folder_derives_the_res
 
     model = tmp_path / "model"
     assert train_command.main([
-        "--prepared-data-dir", str(prepared), "--output-dir", str(model), "--num-train-epochs", "1",
+        "--prepared-data-dir", str(prepared), "--output-dir", str(model), "--num-train-epochs", "1", "--route", "scratch",
         "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--report-to", "none",
         "--disable-tqdm", "--log-examples", "0",
     ]) == 0

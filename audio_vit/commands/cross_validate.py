@@ -10,9 +10,8 @@ Every fold trains what `audio-vit train` would with the same flags (test: the fo
 other folds, group-disjoint with --group-column), keeps the model in OUTPUT_DIR/seed<S>/fold<F>/model and
 writes OUTPUT_DIR/cv_results.json, cv_results.md (per fold, mean ± std, per class) and confusion_matrix.png
 (pooled over folds). A re-run with the same --output-dir skips finished folds and resumes an interrupted one
-from its last checkpoint. Under `accelerate launch` with several processes, train one fold per launch
-(a training ends accelerate's process group):
-    for f in 1 2 3 4 5; do accelerate launch -m audio_vit.cli cross-validate ... --folds $f; done
+from its last checkpoint. It runs under `accelerate launch` with several processes too:
+    accelerate launch --multi_gpu --num_processes 2 -m audio_vit.cli cross-validate ...
 By default (--model vit-auto) each fold chooses its route on its validation split as `audio-vit train` does (the
 scratch ViT or the pretrained start; cv_results.md names the route of every fold). --model picks another package
 model (vit: the scratch ViT alone, timm:NAME, timm:NAME@WEIGHTS for a pretrained start, vit-distilled:TEACHER: per

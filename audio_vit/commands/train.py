@@ -24,17 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:  # bad config file / option values
         print(f"audio-vit train: error: {err}", file=sys.stderr)
         return 2
-    from ..training import format_summary, train_seeds, train_with_route
+    from ..training import end_distributed, format_summary, train_seeds, train_with_route
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
                   "accelerate.accelerator"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     explicit = explicit_option_names(argv)
-    if training_args.seeds:
-        summary = train_seeds(model_args, data_args, aug_config, training_args, training_args.seeds, explicit)
-        print(format_summary(summary))
+    try:
+        if training_args.seeds:
+            summary = train_seeds(model_args, data_args, aug_config, training_args, training_args.seeds, explicit)
+            print(format_summary(summary))
+            return 0
+        results = train_with_route(model_args, data_args, aug_config, training_args, explicit=explicit)
+        print(json.dumps(results, indent=2))
         return 0
-    results = train_with_route(model_args, data_args, aug_config, training_args, explicit=explicit)
-    print(json.dumps(results, indent=2))
-    return 0
+    finally:
+        end_distributed()  # every training of the launch is done (scripts/train.py calls this function directly)

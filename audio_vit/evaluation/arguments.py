@@ -30,8 +30,7 @@ class CrossValidationArguments:
     )
     folds: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Train only these folds (default: all); the report covers the finished ones. Under "
-                  "`accelerate launch` with several processes, give one fold per launch."},
+        metadata={"help": "Train only these folds (default: all); the report covers the finished ones."},
     )
     seeds: list[int] = field(
         default_factory=lambda: [42],

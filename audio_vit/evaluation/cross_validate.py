@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .folds import FOLDS_CSV_NAME, assign_folds, check_folds, read_folds_csv, sort_folds, write_folds_csv
 from .models import RESULT_NAME, FoldContext, run_fold, run_settings
-from .processes import is_main_process, num_processes, wait_for_everyone
+from .processes import is_main_process, wait_for_everyone
 from .report import summarize_runs, write_cv_report, write_json
 
 logger = logging.getLogger(__name__)
@@ -86,12 +86,6 @@ def cross_validate_model(name: str, context: FoldContext, runs_dir, seeds: Seque
     if unknown:
         raise ValueError(f"--folds {' '.join(unknown)}: not folds of {context.folds_csv} (folds: {', '.join(all_folds)})")
     folds = list(folds or all_folds)
-    pending = [(seed, fold) for seed in seeds for fold in folds
-               if not (runs_dir / f"seed{seed}" / f"fold{fold}" / RESULT_NAME).is_file()]
-    if num_processes() > 1 and len(pending) > 1:
-        raise ValueError(f"under accelerate launch with several processes, run one fold per launch (--folds F, "
-                         f"--seeds S): a training ends accelerate's process group, so a second one cannot follow "
-                         f"in the same launch; {len(pending)} runs are pending here")
     runs = []
     for seed in seeds:
         for fold in folds:

@@ -25,8 +25,8 @@ def num_processes() -> int:
 
 
 def wait_for_everyone() -> None:
-    """A barrier while the process group exists; a no-op once training has ended it (accelerate's
-    `end_training` destroys the process group, so nothing distributed can follow a training)."""
+    """A barrier while the process group exists; a no-op once it is closed (`training.end_distributed`, at the end
+    of a command)."""
     import torch.distributed as dist
 
     if num_processes() > 1 and not (dist.is_available() and dist.is_initialized()):

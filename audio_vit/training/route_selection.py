@@ -148,7 +148,7 @@ def fit_budget(plan: RoutePlan, arguments: tuple, explicit: set[str]) -> RoutePl
     budget = ROUTE_BUDGET_SHARE * CLIP_FRAME_BUDGET
     left = budget - sum(cost for name, cost in costs.items() if name != "pretrained")
     epochs, clips, frames = shape["pretrained"]
-    fitting = int(left // (PRETRAINED_COST_FACTOR * training_cost(1, clips, frames)))
+    fitting = int(left / (PRETRAINED_COST_FACTOR * training_cost(1, clips, frames)) + 1e-6)  # (float rounding)
     record = {"budget": budget, "costs": costs, "recipe_epochs": epochs, "fitting_epochs": min(epochs, fitting)}
     if fitting >= epochs:
         return dataclasses.replace(plan, budget=record)
@@ -182,7 +182,7 @@ def train_with_route(model_args, data_args, aug_config, args, explicit: set[str]
         else:
             run_arguments, run_explicit = candidate_arguments(name, plan, arguments, explicit, output_dir, args.do_test)
             results = train(*run_arguments, explicit=run_explicit)
-        if results.get("finished"):
+        if results.get("finished") and args.route == "auto" and args.recipe == "auto":
             record_single_route(output_dir, {"route": name, "why": plan.why, "budget": plan.budget})
         return results
     check_route_output_dir(args)
@@ -212,7 +212,6 @@ def record_single_route(output_dir: Path, record: dict) -> None:
                     data[key] = {}
                 (data if key is None else data[key])["route"] = record
                 write_json_atomic(path, data)
-    PartialState().wait_for_everyone()
 
 
 def check_route_output_dir(args) -> None:

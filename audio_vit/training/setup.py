@@ -108,6 +108,14 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     )
 
 
+def end_distributed() -> None:
+    """Close the process group of an `accelerate launch` run (a no-op in one process): the commands call it once
+    every training of the launch is done (`train` leaves it open for a next training)."""
+    from accelerate import PartialState
+
+    PartialState().destroy_process_group()
+
+
 def check_output_dir(args: TrainingArguments) -> None:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
