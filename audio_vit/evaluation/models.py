@@ -258,6 +258,7 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
 
     from ..model_folder import TEST_RESULTS_NAME, load_model
     from ..training import explicit_option_names, parse_training_args, train_with_route
+    from .auto_route import route_summary
 
     model_dir = run_dir / "model"
     started = time.perf_counter()
@@ -300,24 +301,13 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     }
 
 
-def route_candidate_rows(argv: list[str]) -> dict[str, str]:
-    """The compare rows that train what `--route auto` trains with these training flags: {route: row name}."""
-    from ..pretrained_starts import find_pretrained_start
-    from ..training import parse_training_args
-
-    start = find_pretrained_start(parse_training_args(argv)[0])
-    rows = {"scratch": "vit"}
-    if start is not None:
-        rows["pretrained"] = f"timm:{start.timm_model_name}@{start.weights}"
-    return rows
-
-
 def reuse_route_candidates(argv: list[str], context: FoldContext, test_fold: str, seed: int,
                            model_dir: Path) -> list[str]:
     """`vit-auto` in a comparison that also runs its candidates as rows (`vit`, `timm:NAME@WEIGHTS` of the start it
     finds): their finished fold runs, made with the same flags, seed and folds, are the candidate runs (copied into
     `model_dir/routes/`), so the route choice trains nothing twice. Returns the routes reused."""
     from ..training.route_selection import ROUTES_DIR
+    from .auto_route import route_candidate_rows
 
     if context.models_dir is None:
         return []
@@ -334,18 +324,6 @@ def reuse_route_candidates(argv: list[str], context: FoldContext, test_fold: str
         logger.info("vit-auto seed %s fold %s: the %s route is the %s row's run (%s)", seed, test_fold, route, row, row_dir)
         reused.append(route)
     return reused
-
-
-def route_summary(record: dict | None) -> dict:
-    """What a fold's result keeps of a `--route auto` choice: the route, each candidate's validation accuracy
-    (mAP) and seconds, and the steps every candidate skipped."""
-    if not record:
-        return {}
-    candidates = record["candidates"]
-    return {"route": record["route"], "route_why": record["why"],
-            "route_candidates": {name: {"validation": c["validation"].get("accuracy", c["validation"].get("mAP")),
-                                        "train_seconds": c["train_seconds"]} for name, c in candidates.items()},
-            "nonfinite_steps_skipped": sum(c.get("nonfinite_steps_skipped") or 0 for c in candidates.values())}
 
 
 def run_settings(name: str, context: FoldContext) -> dict:
