@@ -169,7 +169,8 @@ def test_a_nan_forward_pass_leaves_batch_norm_statistics_finite(tone_data, tmp_p
     calls = poison_stem_forward(monkeypatch, {2})
     out = tmp_path / "out"
     argv = tiny_train_argv(tone_data, out, tmp_path / "cache", "--num-train-epochs", "2", "--stem", "conv",
-                           "--stem-channels", "4", "8", "--patch-size", "4", "2", *(["--ema-decay", "0.9"] if ema else []))
+                           "--stem-channels", "4", "8", "--patch-size", "4", "2",
+                           *(["--ema-decay", "0.9"] if ema else []))
     results = train(*parse_training_args(argv))
     assert calls["n"] == 6 and results["finished"] and results["nonfinite_steps_skipped"] == 1
     history = read_json(out / "trainer_state.json")["log_history"]
