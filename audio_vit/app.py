@@ -6,22 +6,30 @@ and, for long recordings, a timeline of window labels.
 
 The model is loaded once, when the page is built, and shared by all requests through a `WindowBatcher`:
 each request decodes and featurises its upload in its own thread, and the windows of concurrent requests go
-through the model together. Recordings of any length are read in chunks (`classify_audio_file`), so memory
-and the page's picture stay bounded. Everything the page needs is served by the local process: analytics are
-switched off before gradio is imported and the default theme's fonts are bundled, so it works with no internet.
+through the model together. Waiting is bounded: `concurrency` requests run at once, `max_queue` more wait in
+gradio's queue and the rest are refused at once ("Queue is full"), so a burst gets answers or a clear "busy, retry"
+instead of waits that grow with it. Recordings of any length are read in chunks (`classify_audio_file`), so the
+working memory and the page's picture stay bounded; what grows with the length is the list of window results
+(one row per window, all of them in the JSON answer and the CSV). The page keeps its latest `kept_downloads` CSV
+files. Everything the page needs is served by the local process: analytics are switched off before gradio is
+imported and the default theme's fonts are bundled, so it works with no internet.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
 import tempfile
+import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .inference_options import SERVE_CONCURRENCY, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S
+from .inference_options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
+                                SERVE_MAX_QUEUE)
 from .spectrogram_overview import SpectrogramOverview, label_colours, overview_image, spectrogram_image
 
 # gradio reads this when it is imported: no telemetry and no version check against api.gradio.app.
@@ -111,7 +119,7 @@ class AudioClassifierDemo:
         self.top_k = top_k
         self.max_batch_size = max_batch_size
         self.max_duration_s = max_duration_s
-        self.batcher = WindowBatcher(self.model, max_batch_size=max_batch_size)
+        self.batcher = WindowBatcher(self.model, max_batch_size=max_batch_size)  # its worker thread: `close()`
         self.colours = label_colours([model.config.id2label[i] for i in sorted(model.config.id2label)])
 
     def classify(self, path: str | os.PathLike | None, *, draw: bool = True) -> DemoResult:
@@ -148,6 +156,10 @@ class AudioClassifierDemo:
             spectrogram=self._picture(overview, result.windows) if overview is not None else None,
         )
 
+    def close(self) -> None:
+        """Stop the batcher's worker thread; requests still waiting are answered with an error."""
+        self.batcher.close()
+
     def _picture(self, overview: SpectrogramOverview, windows: list) -> np.ndarray:
         seconds_per_frame = self.feature_extractor.hop_length / self.feature_extractor.sampling_rate
         marks = [(round(w.start_s / seconds_per_frame), round(w.end_s / seconds_per_frame), w.label) for w in windows]
@@ -171,7 +183,7 @@ def timeline_points(windows: list, max_points: int = MAX_PLOT_POINTS):
     return frame, step
 
 
-def write_timeline_csv(result: DemoResult, folder: str) -> str:
+def write_timeline_csv(result: DemoResult, folder: str | os.PathLike) -> str:
     """All windows of `result` as `<upload>_windows.csv` in `folder`; returns the path."""
     path = Path(folder) / f"{Path(result.file).stem}_windows.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -179,6 +191,36 @@ def write_timeline_csv(result: DemoResult, folder: str) -> str:
         writer.writerow(TIMELINE_HEADERS)
         writer.writerows(result.timeline)
     return str(path)
+
+
+class TimelineDownloads:
+    """The page's CSV downloads: each in its own sub-folder of one temporary folder (two uploads of the same name
+    must not overwrite each other's file), the latest `keep` of them; the oldest goes when a new one is written.
+
+    gradio copies a returned file into its own cache before the page shows it, so deleting an older download
+    here does not break a link; `keep` well above the server's concurrency leaves a finished request time for that
+    copy. `close()` deletes the folder.
+    """
+
+    def __init__(self, keep: int = SERVE_KEPT_DOWNLOADS):
+        if keep < 1:
+            raise ValueError(f"kept_downloads={keep} must be at least 1")
+        self.keep = keep
+        self.folder = Path(tempfile.mkdtemp(prefix="audio_vit_serve_"))
+        self._written: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    def write(self, result: DemoResult) -> str:
+        """All windows of `result` as a CSV in a new sub-folder; returns its path."""
+        with self._lock:
+            while len(self._written) >= self.keep:
+                shutil.rmtree(self._written.popleft(), ignore_errors=True)
+            subfolder = Path(tempfile.mkdtemp(dir=self.folder))
+            self._written.append(subfolder)
+        return write_timeline_csv(result, subfolder)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _load(model, feature_extractor):
@@ -195,7 +237,8 @@ def _load(model, feature_extractor):
 
 def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | None = None,
                max_batch_size: int = SERVE_MAX_BATCH_SIZE, concurrency: int = SERVE_CONCURRENCY,
-               max_duration_s: float | None = SERVE_MAX_DURATION_S):
+               max_queue: int | None = SERVE_MAX_QUEUE, max_duration_s: float | None = SERVE_MAX_DURATION_S,
+               kept_downloads: int = SERVE_KEPT_DOWNLOADS):
     """Build the gradio page (and its `/classify` JSON endpoint) for an audio classifier.
 
     Args:
@@ -206,33 +249,36 @@ def build_demo(model, feature_extractor=None, *, top_k: int = 5, title: str | No
         title (`str`, *optional*): page heading; defaults to the model folder's name.
         max_batch_size (`int`, defaults to 64): windows per forward pass, shared by concurrent requests.
         concurrency (`int`, defaults to 8): requests decoded and classified at once; more wait in gradio's queue.
+        max_queue (`int`, *optional*, defaults to 16): requests waiting in that queue at most; more are refused at
+            once with gradio's "Queue is full" (gradio_client raises `QueueError`); `None` for no limit.
         max_duration_s (`float`, *optional*, defaults to 12 h): longer recordings are refused with a message.
+        kept_downloads (`int`, defaults to 32): the page's CSV downloads kept on disk (the latest ones).
 
-    Returns a `gradio.Blocks`; call `.launch()` on it (or let a Space do so). Upload size is limited at launch
-    (`max_file_size=`), as `audio-vit serve --max-upload-mb` does.
+    Returns a `gradio.Blocks` with its queue set up; call `.launch()` on it (or let a Space do so). Upload size is
+    limited at launch (`max_file_size=`), as `audio-vit serve --max-upload-mb` does. `demo.close()` also stops the
+    model's worker thread and deletes the CSV downloads.
     """
     model, feature_extractor, folder = _load(model, feature_extractor)
     folder = folder if folder is not None and Path(folder).is_dir() else None
+    if max_queue is not None and max_queue < 1:
+        raise ValueError(f"max_queue={max_queue} must be at least 1 (or None for no limit)")
     logic = AudioClassifierDemo(model, feature_extractor, top_k=top_k, max_batch_size=max_batch_size,
                                 max_duration_s=max_duration_s)
     heading = title or f"audio_vit: {Path(folder).name if folder else model.config.model_type}"
-    return _page(logic, heading, model_summary(model, feature_extractor, folder), concurrency)
+    demo = _page(logic, heading, model_summary(model, feature_extractor, folder), concurrency,
+                 TimelineDownloads(kept_downloads))
+    return demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
 
 
-def _prune(folder: Path, max_age_s: float = 3600.0) -> None:
-    """Delete the page's CSV downloads older than `max_age_s` (gradio has copied them to its cache by then)."""
-    import time
-
-    for old in folder.glob("*.csv"):
-        if time.time() - old.stat().st_mtime > max_age_s:
-            old.unlink(missing_ok=True)
+BUSY_MESSAGE = "The server is busy: {reason}. Please retry in a moment."
 
 
-def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: int):
+def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: int, downloads: TimelineDownloads):
     """The gradio Blocks: the page's own event, and `/classify` for programs; both share `concurrency` slots."""
     import gradio as gr
 
-    downloads = Path(tempfile.mkdtemp(prefix="audio_vit_serve_"))
+    from .serving import ServerBusyError
+
     top_k = logic.top_k
     hide = gr.update(value=None, visible=False)
 
@@ -244,10 +290,11 @@ def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: i
             result = logic.classify(path)
         except (ValueError, OSError) as err:  # unreadable or refused upload: say so on the page, keep it usable
             return None, None, hide, hide, hide, f"**Could not classify**: {err}"
+        except ServerBusyError as err:
+            return None, None, hide, hide, hide, "**" + BUSY_MESSAGE.format(reason=err) + "**"
         if len(result.windows) < 2:
             return result.scores, result.spectrogram, hide, hide, hide, result.message
         points, step = timeline_points(result.windows)
-        _prune(downloads)
         shown = f"first {MAX_TABLE_ROWS} of {len(result.windows)}; all in the CSV" if len(result.windows) > \
             MAX_TABLE_ROWS else f"{len(result.windows)}"
         return (
@@ -256,7 +303,7 @@ def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: i
             gr.update(value=points, visible=True, x=points.columns[0], x_title=points.columns[0],
                       label="Window labels over time" + (f" (most confident of every {step} windows)" if step > 1 else "")),
             gr.update(value=result.timeline[:MAX_TABLE_ROWS], visible=True, label=f"Window labels ({shown})"),
-            gr.update(value=write_timeline_csv(result, tempfile.mkdtemp(dir=downloads)), visible=True),
+            gr.update(value=downloads.write(result), visible=True),
             result.message,
         )
 
@@ -266,6 +313,8 @@ def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: i
             return logic.classify(path, draw=False).to_json()
         except (ValueError, OSError) as err:
             raise gr.Error(str(err), print_exception=False) from None  # the caller gets it; no traceback in the log
+        except ServerBusyError as err:
+            raise gr.Error(BUSY_MESSAGE.format(reason=err), print_exception=False) from None
 
     with gr.Blocks(title=heading, analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(f"# {heading}\nUpload an audio file of any length or record from the microphone.")
@@ -292,8 +341,31 @@ def _page(logic: AudioClassifierDemo, heading: str, summary: str, concurrency: i
         for trigger in (audio.change, button.click):  # an upload or a finished recording classifies at once
             trigger(show, inputs=audio, outputs=page_outputs, api_visibility="private", **shared)
         api_trigger.click(classify, inputs=audio, outputs=api_result, api_name="classify", **shared)
+    _close_with(demo, logic, downloads)
     return demo
 
 
-__all__ = ["AudioClassifierDemo", "DemoResult", "build_demo", "format_duration", "model_summary",
+def _close_with(demo, logic: AudioClassifierDemo, downloads: TimelineDownloads) -> None:
+    """`demo.close()` also stops the batcher's worker thread and deletes the downloads (gradio has no close hook);
+    so does the demo being garbage-collected, or the interpreter exiting, if it was never closed."""
+    import weakref
+
+    close_server = demo.close
+    release = weakref.finalize(demo, _release, logic, downloads)
+
+    def close(*args, **kwargs):
+        try:
+            return close_server(*args, **kwargs)
+        finally:
+            release()
+
+    demo.close = close
+
+
+def _release(logic: AudioClassifierDemo, downloads: TimelineDownloads) -> None:
+    logic.close()
+    downloads.close()
+
+
+__all__ = ["AudioClassifierDemo", "DemoResult", "TimelineDownloads", "build_demo", "format_duration", "model_summary",
            "spectrogram_image", "timeline_points", "write_timeline_csv"]

@@ -6,20 +6,33 @@ hands its window batches to `WindowBatcher`, whose single worker thread takes ev
 request its own rows back. A long recording's windows go in several batches, so short clips that arrive
 meanwhile are not held up behind all of it.
 
+The queue is bounded: a call that finds `max_waiting` batches already waiting is refused at once with
+`ServerBusyError` ("busy, retry"), and a caller waits at most `timeout_s` for its rows, so no request waits forever
+on a model that cannot keep up or on a worker that stopped. `close()` stops the worker after the batches already
+queued and answers every request still waiting.
+
     batcher = WindowBatcher(model, max_batch_size=64)
     result = classify_audio_file(model, extractor, path, window_classifier=batcher)  # from any thread
+    batcher.close()
 """
 from __future__ import annotations
 
-import queue
 import threading
+import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import torch
 
 from .inference import window_probabilities
+
+# How often a caller waiting for its rows checks that the worker is still alive.
+_ALIVE_CHECK_S = 1.0
+
+
+class ServerBusyError(RuntimeError):
+    """More work is waiting than the server accepts (or it did not answer in time): retry later."""
 
 
 @dataclass
@@ -35,53 +48,118 @@ class WindowBatcher:
     Args:
         model: the audio classifier (used only by the worker thread, in `eval()` mode, without gradients).
         max_batch_size (`int`, defaults to 64): windows per forward pass at most; larger calls are split.
+        max_waiting (`int`, defaults to 64): batches (of at most `max_batch_size` windows) waiting for the model at
+            most; a call that would queue more is refused with `ServerBusyError`.
+        timeout_s (`float`, defaults to 300): a caller waits at most this long for its rows (`ServerBusyError`), and
+            `close()` this long for the worker.
     """
 
-    def __init__(self, model, max_batch_size: int = 64):
+    def __init__(self, model, max_batch_size: int = 64, *, max_waiting: int = 64, timeout_s: float = 300.0):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size={max_batch_size} must be at least 1")
+        if max_waiting < 1:
+            raise ValueError(f"max_waiting={max_waiting} must be at least 1")
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s={timeout_s} must be positive")
         self.model = model.eval()
         self.max_batch_size = max_batch_size
+        self.max_waiting = max_waiting
+        self.timeout_s = timeout_s
         self.forward_passes = 0  # counters for logs and tests: how much batching happened
         self.windows_classified = 0
-        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self.batch_sizes: deque[int] = deque(maxlen=1000)  # windows of each forward pass, the latest 1000
+        self.refused = 0  # calls refused with ServerBusyError because the queue was full
+        self._waiting: deque[_Request] = deque()
+        self._lock = threading.Condition()
+        self._closed = False
         self._worker = threading.Thread(target=self._serve, name="audio-vit-window-batcher", daemon=True)
         self._worker.start()
 
+    @property
+    def waiting(self) -> int:
+        """Batches queued for the model now."""
+        with self._lock:
+            return len(self._waiting)
+
     def __call__(self, windows: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Probabilities (n, num_labels) of `windows` (n, num_mel_bins, window); blocks until they are computed."""
-        if not self._worker.is_alive():
-            raise RuntimeError("the window batcher was closed")
+        """Probabilities (n, num_labels) of `windows` (n, num_mel_bins, window); blocks until they are computed.
+
+        Raises `ServerBusyError` when the queue is full or the rows did not come within `timeout_s`, and
+        `RuntimeError` when the batcher was closed (or its worker stopped).
+        """
         requests = [
             _Request(windows[i : i + self.max_batch_size], attention_mask[i : i + self.max_batch_size])
             for i in range(0, windows.shape[0], self.max_batch_size)
         ]
-        for request in requests:
-            self._queue.put(request)
-        return torch.cat([request.result.result() for request in requests])
+        if len(requests) > self.max_waiting:
+            raise ValueError(f"{windows.shape[0]} windows make {len(requests)} batches of at most "
+                             f"{self.max_batch_size}, more than the batcher queues (max_waiting={self.max_waiting}); "
+                             "send them in smaller calls")
+        with self._lock:
+            if self._closed or not self._worker.is_alive():
+                raise RuntimeError("the window batcher was closed")
+            if len(self._waiting) + len(requests) > self.max_waiting:
+                self.refused += 1
+                raise ServerBusyError(f"busy: {len(self._waiting)} window batches are waiting for the model (at most "
+                                      f"{self.max_waiting}); retry in a moment")
+            self._waiting.extend(requests)
+            self._lock.notify()
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            return torch.cat([self._result(request, deadline) for request in requests])
+        except BaseException:
+            for request in requests:  # the worker skips what it has not started
+                request.result.cancel()
+            raise
 
-    def close(self) -> None:
-        """Stop the worker after the requests already queued."""
-        self._queue.put(None)
-        self._worker.join()
+    def _result(self, request: _Request, deadline: float) -> torch.Tensor:
+        while True:
+            try:
+                return request.result.result(timeout=max(0.0, min(_ALIVE_CHECK_S, deadline - time.monotonic())))
+            except FutureTimeout:
+                if request.result.done():
+                    continue
+                if not self._worker.is_alive():
+                    raise RuntimeError("the window batcher's worker stopped before classifying these windows") from None
+                if time.monotonic() >= deadline:
+                    raise ServerBusyError(f"busy: the model did not classify these windows within {self.timeout_s:g} "
+                                          "s; retry in a moment") from None
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Stop the worker after the batches already queued; new calls are refused. Every request still waiting
+        once the worker stopped, or after `timeout_s` (default: the batcher's) when it did not, gets a
+        `RuntimeError`: no caller is left waiting."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        if self._worker is not threading.current_thread():
+            self._worker.join(timeout=self.timeout_s if timeout_s is None else timeout_s)
+        with self._lock:
+            left, self._waiting = list(self._waiting), deque()
+        for request in left:
+            if request.result.set_running_or_notify_cancel():
+                request.result.set_exception(RuntimeError("the window batcher was closed before classifying these "
+                                                          "windows"))
+
+    def _next_batch(self) -> list[_Request] | None:
+        """The requests of the next forward pass (None once closed and drained); waits for work."""
+        with self._lock:
+            while not self._waiting and not self._closed:
+                self._lock.wait()
+            if not self._waiting:
+                return None
+            batch, size = [], 0
+            while self._waiting and (not batch or size + self._waiting[0].windows.shape[0] <= self.max_batch_size):
+                request = self._waiting.popleft()
+                if request.result.set_running_or_notify_cancel():  # False: its caller gave up (timeout, busy)
+                    batch.append(request)
+                    size += request.windows.shape[0]
+            return batch
 
     def _serve(self) -> None:
-        waiting: deque[_Request] = deque()
-        while True:
-            if not waiting:
-                waiting.append(self._queue.get())  # sleep until a request comes
-            while True:  # everything queued meanwhile joins this pass
-                try:
-                    waiting.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if waiting[0] is None:
-                return
-            batch, size = [], 0
-            while waiting and waiting[0] is not None and size + waiting[0].windows.shape[0] <= self.max_batch_size:
-                batch.append(waiting.popleft())
-                size += batch[-1].windows.shape[0]
-            self._run(batch)
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self._run(batch)
 
     def _run(self, batch: list[_Request]) -> None:
         try:
@@ -94,8 +172,9 @@ class WindowBatcher:
             return
         self.forward_passes += 1
         self.windows_classified += probabilities.shape[0]
+        self.batch_sizes.append(probabilities.shape[0])
         for request, rows in zip(batch, probabilities.split([r.windows.shape[0] for r in batch])):
             request.result.set_result(rows)
 
 
-__all__ = ["WindowBatcher"]
+__all__ = ["ServerBusyError", "WindowBatcher"]
