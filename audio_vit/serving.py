@@ -1,4 +1,5 @@
-"""One model shared by concurrent requests: their windows are stacked into one forward pass.
+"""One model shared by concurrent requests: their windows are stacked into one forward pass; and how many requests,
+and how much audio, a server takes in at once.
 
 Each request thread decodes its upload and computes its features itself (in parallel with the others), then
 hands its window batches to `WindowBatcher`, whose single worker thread takes everything queued -- up to
@@ -14,12 +15,17 @@ queued and answers every request still waiting.
     batcher = WindowBatcher(model, max_batch_size=64)
     result = classify_audio_file(model, extractor, path, window_classifier=batcher)  # from any thread
     batcher.close()
+
+`RequestAdmission` bounds a server's waiting by the work waiting, not only by the number of requests: a burst of
+short clips is all taken in, while a burst of long recordings is refused beyond what can be answered soon.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
+from contextlib import asynccontextmanager
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
@@ -32,7 +38,8 @@ _ALIVE_CHECK_S = 1.0
 
 
 class ServerBusyError(RuntimeError):
-    """More work is waiting than the server accepts (or it did not answer in time): retry later."""
+    """More work is waiting than the server accepts (or it did not answer in time): retry later. The message says
+    so, for the user: "The server is busy: <why>; please retry in a moment"."""
 
 
 @dataclass
@@ -100,8 +107,8 @@ class WindowBatcher:
                 raise RuntimeError("the window batcher was closed")
             if len(self._waiting) + len(requests) > self.max_waiting:
                 self.refused += 1
-                raise ServerBusyError(f"busy: {len(self._waiting)} window batches are waiting for the model (at most "
-                                      f"{self.max_waiting}); retry in a moment")
+                raise ServerBusyError(f"The server is busy: {len(self._waiting)} window batches are waiting for the "
+                                      f"model (at most {self.max_waiting}); please retry in a moment")
             self._waiting.extend(requests)
             self._lock.notify()
         deadline = time.monotonic() + self.timeout_s
@@ -122,8 +129,8 @@ class WindowBatcher:
                 if not self._worker.is_alive():
                     raise RuntimeError("the window batcher's worker stopped before classifying these windows") from None
                 if time.monotonic() >= deadline:
-                    raise ServerBusyError(f"busy: the model did not classify these windows within {self.timeout_s:g} "
-                                          "s; retry in a moment") from None
+                    raise ServerBusyError(f"The server is busy: the model did not classify these windows within "
+                                          f"{self.timeout_s:g} s; please retry in a moment") from None
 
     def close(self, timeout_s: float | None = None) -> None:
         """Stop the worker after the batches already queued; new calls are refused. Every request still waiting
@@ -177,4 +184,74 @@ class WindowBatcher:
             request.result.set_result(rows)
 
 
-__all__ = ["ServerBusyError", "WindowBatcher"]
+class RequestAdmission:
+    """Requests classified at once (`concurrency`) and what may wait for one of those slots, checked when a request
+    arrives: at most `max_waiting` requests, and at most `max_audio_s` seconds of audio held at once (running and
+    waiting). A request beyond either is refused at once with `ServerBusyError`, so the wait of the requests taken in
+    is bounded by the work ahead of them. A request arriving while nothing is held is always taken in, however long.
+
+    Asynchronous, for the server's event loop: a waiting request holds no thread, only a place in the count.
+
+        admission = RequestAdmission(concurrency=8, max_waiting=64, max_audio_s=7200)
+        async with admission.admit(duration_s):  # ServerBusyError at once, or waits for a slot
+            await anyio.to_thread.run_sync(classify, path)
+
+    Args:
+        concurrency (`int`): requests classified at once.
+        max_waiting (`int`): requests waiting for a slot at most (0: none waits).
+        max_audio_s (`float`, *optional*): seconds of audio held at most; `None` for no limit.
+    """
+
+    def __init__(self, concurrency: int, max_waiting: int, max_audio_s: float | None):
+        if concurrency < 1:
+            raise ValueError(f"concurrency={concurrency} must be at least 1")
+        if max_waiting < 0:
+            raise ValueError(f"max_waiting={max_waiting} must be at least 0")
+        if max_audio_s is not None and not max_audio_s > 0:
+            raise ValueError(f"max_audio_s={max_audio_s} must be positive (or None for no limit)")
+        self.concurrency, self.max_waiting, self.max_audio_s = concurrency, max_waiting, max_audio_s
+        self.running = 0  # requests in a slot
+        self.waiting = 0  # requests taken in, waiting for a slot
+        self.held_audio_s = 0.0  # audio of the requests taken in (running and waiting)
+        self.refused = 0
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def _refusal(self, audio_s: float) -> str | None:
+        if self.running + self.waiting >= self.concurrency and self.waiting >= self.max_waiting:
+            return (f"{self.running} request(s) are being classified and {self.waiting} are waiting (at most "
+                    f"{self.max_waiting})")
+        if self.max_audio_s is not None and self.held_audio_s > 0 and self.held_audio_s + audio_s > self.max_audio_s:
+            return (f"{_minutes(self.held_audio_s)} of audio are being classified or waiting, and this recording's "
+                    f"{_minutes(audio_s)} would pass the limit of {_minutes(self.max_audio_s)}")
+        return None
+
+    @asynccontextmanager
+    async def admit(self, audio_s: float):
+        """Take a request of `audio_s` seconds in (or raise `ServerBusyError` at once), wait for a slot, run the body."""
+        refusal = self._refusal(audio_s)
+        if refusal is not None:
+            self.refused += 1
+            raise ServerBusyError(f"The server is busy: {refusal}; please retry in a moment")
+        self.waiting += 1
+        self.held_audio_s += audio_s
+        in_slot = False
+        try:
+            async with self._slots:
+                self.waiting -= 1
+                in_slot = True
+                self.running += 1
+                try:
+                    yield
+                finally:
+                    self.running -= 1
+        finally:
+            if not in_slot:  # given up while waiting (the client went away)
+                self.waiting -= 1
+            self.held_audio_s -= audio_s
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+__all__ = ["RequestAdmission", "ServerBusyError", "WindowBatcher"]

@@ -2,6 +2,7 @@
 errors naming the upload, limits, the CSV downloads kept, busy answers, closing, `serve --help`."""
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import threading
@@ -165,7 +166,8 @@ def test_build_demo_from_folder_and_from_memory(tiny_model_dir):
 
 
 def page_event(demo, name: str):
-    """The function behind one of the page's events (`show`: the page, `classify`: the API), as gradio calls it."""
+    """The (async) function behind one of the page's events (`show`: the page, `classify`: the API), as gradio
+    calls it."""
     return next(function.fn for function in demo.fns.values() if function.name == name)
 
 
@@ -177,7 +179,7 @@ def test_the_page_keeps_only_its_latest_csv_downloads(tiny_model_dir, fsdd_clips
     sf.write(recording, np.concatenate([sf.read(p, dtype="float32")[0] for p in fsdd_clips]), 8000)
     demo = build_demo(str(tiny_model_dir), kept_downloads=3)
     show = page_event(demo, "show")
-    written = [show(str(recording))[4]["value"] for _ in range(5)]
+    written = [asyncio.run(show(str(recording)))[4]["value"] for _ in range(5)]
     assert len(set(written)) == 5 and all(path.endswith("digits_windows.csv") for path in written)
     kept = sorted(str(path) for path in temporary.rglob("*.csv"))
     assert kept == sorted(written[-3:])  # the latest three; the older ones are gone with their sub-folders
@@ -205,12 +207,13 @@ def test_a_busy_model_is_a_clear_busy_retry_answer_on_the_page_and_the_api(tiny_
     demo = build_demo(str(tiny_model_dir))
 
     def busy(self, path, draw=True):
-        raise ServerBusyError("busy: 64 window batches are waiting for the model (at most 64); retry in a moment")
+        raise ServerBusyError("The server is busy: 64 window batches are waiting for the model (at most 64); please "
+                              "retry in a moment")
 
     monkeypatch.setattr(AudioClassifierDemo, "classify", busy)
-    with pytest.raises(gr.Error, match="The server is busy: busy: 64 window batches.*Please retry in a moment"):
-        page_event(demo, "classify")(str(fsdd_clips[0]))
-    status = page_event(demo, "show")(str(fsdd_clips[0]))[-1]
+    with pytest.raises(gr.Error, match="The server is busy: 64 window batches.*please retry in a moment"):
+        asyncio.run(page_event(demo, "classify")(str(fsdd_clips[0])))
+    status = asyncio.run(page_event(demo, "show")(str(fsdd_clips[0])))[-1]
     assert "The server is busy" in status and "retry" in status
     demo.close()
 
@@ -220,12 +223,14 @@ def test_serve_help_and_bad_folder(capsys, tmp_path):
         cli_main(["serve", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--max-batch-size", "--concurrency", "--max-queue", "--max-duration-min",
-                   "--max-upload-mb", "--kept-downloads", "/classify", "Queue is full"):
+    for option in ("--model", "--max-batch-size", "--concurrency", "--max-queue", "--max-queued-audio-min",
+                   "--max-duration-min", "--max-upload-mb", "--kept-downloads", "/classify", "The server is busy"):
         assert option in out
     with pytest.raises(ValueError, match="does not exist"):
         cli_main(["serve", "--model", str(tmp_path / "missing")])
     with pytest.raises(ValueError, match="--concurrency 0 must be at least 1"):
         cli_main(["serve", "--model", str(tmp_path), "--concurrency", "0"])
-    with pytest.raises(ValueError, match="--max-queue 0 must be at least 1"):
-        cli_main(["serve", "--model", str(tmp_path), "--max-queue", "0"])
+    with pytest.raises(ValueError, match="--max-queue -1 must be at least 0"):
+        cli_main(["serve", "--model", str(tmp_path), "--max-queue", "-1"])
+    with pytest.raises(ValueError, match="--max-queued-audio-min 0.0 must be positive"):
+        cli_main(["serve", "--model", str(tmp_path), "--max-queued-audio-min", "0"])

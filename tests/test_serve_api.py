@@ -3,6 +3,7 @@ README's curl steps) against a server on 127.0.0.1; concurrent clients, refused 
 the window batcher: shared forward passes, a full queue, timeouts, closing."""
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -17,7 +18,7 @@ import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.inference import classify_audio_file, window_probabilities
-from audio_vit.serving import ServerBusyError, WindowBatcher
+from audio_vit.serving import RequestAdmission, ServerBusyError, WindowBatcher
 from tests.conftest import tiny_config_kwargs
 
 pytest.importorskip("gradio", reason="the web demo needs the `serve` extra (gradio)")
@@ -207,23 +208,75 @@ def test_a_burst_beyond_the_queue_is_told_busy_at_once_and_the_server_keeps_serv
     model, extractor = tiny_model
     gated = GatedModel(model)  # holds the first request in the model until the queue has filled
     demo = build_demo(gated, extractor, top_k=2, concurrency=1, max_queue=1)
+    admission = demo.audio_classifier.admission
     try:
         client = Client(launch(demo), verbose=False, download_files=False)
         running = client.submit(handle_file(str(fsdd_clips[0])), api_name="/classify")
         assert gated.entered.wait(60)
         waiting = client.submit(handle_file(str(fsdd_clips[1])), api_name="/classify")
-        wait_until(lambda: len(demo._queue) == 1, "the second request in gradio's queue")  # gradio's waiting events
+        wait_until(lambda: admission.waiting == 1, "the second request waiting for the slot")
         refused = client.submit(handle_file(str(fsdd_clips[2])), api_name="/classify")
-        with pytest.raises(Exception, match="Queue is full.*try again"):
+        with pytest.raises(Exception, match="The server is busy: 1 request.s. are being classified and 1 are waiting "
+                                            ".at most 1.; please retry in a moment"):
             refused.result(timeout=60)  # refused while the others still wait: no wait that grows with the burst
         assert not running.done() and not waiting.done()
         gated.gate.set()
         assert running.result(timeout=60)["file"] == fsdd_clips[0].name
         assert waiting.result(timeout=60)["file"] == fsdd_clips[1].name
         assert client.predict(handle_file(str(fsdd_clips[2])), api_name="/classify")["file"] == fsdd_clips[2].name
+        assert admission.refused == 1 and admission.held_audio_s == pytest.approx(0.0, abs=1e-6)
     finally:
         gated.gate.set()
         demo.close()
+
+
+def test_admission_takes_in_short_clips_and_refuses_long_recordings_beyond_the_audio_limit():
+    async def scenario():
+        admission = RequestAdmission(concurrency=1, max_waiting=10, max_audio_s=600.0)
+        gate = asyncio.Event()
+
+        async def hold(seconds):
+            async with admission.admit(seconds):
+                await gate.wait()
+
+        async def settle(condition):
+            while not condition():
+                await asyncio.sleep(0)
+
+        first = asyncio.create_task(hold(400.0))  # runs
+        await settle(lambda: admission.running == 1)
+        short = [asyncio.create_task(hold(5.0)) for _ in range(5)]  # 25 s more: taken in, waiting
+        await settle(lambda: admission.waiting == 5)
+        with pytest.raises(ServerBusyError, match="The server is busy: 7.1 min of audio are being classified or "
+                                                  "waiting, and this recording's 3.3 min would pass the limit of "
+                                                  "10.0 min; please retry in a moment"):
+            await hold(200.0)
+        given_up = asyncio.create_task(hold(5.0))  # taken in, then its client goes away while it waits
+        await settle(lambda: admission.waiting == 6)
+        given_up.cancel()
+        await settle(lambda: admission.waiting == 5)
+        gate.set()
+        await asyncio.gather(first, *short)
+        assert (admission.refused, admission.running, admission.waiting) == (1, 0, 0)
+        assert admission.held_audio_s == pytest.approx(0.0)
+        await hold(3600.0)  # nothing held: taken in however long
+
+        counted = RequestAdmission(concurrency=1, max_waiting=1, max_audio_s=None)
+        gate.clear()
+        held = [asyncio.create_task(hold_in(counted, gate)) for _ in range(2)]  # one runs, one waits
+        await settle(lambda: counted.running == 1 and counted.waiting == 1)
+        with pytest.raises(ServerBusyError, match="1 request.s. are being classified and 1 are waiting .at most 1."):
+            await hold_in(counted, gate)
+        gate.set()
+        await asyncio.gather(*held)
+
+    async def hold_in(admission, gate):
+        async with admission.admit(1.0):
+            await gate.wait()
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError, match="max_waiting=-1 must be at least 0"):
+        RequestAdmission(concurrency=1, max_waiting=-1, max_audio_s=None)
 
 
 def test_window_batcher_gives_each_caller_its_own_rows(tiny_model):
@@ -281,7 +334,7 @@ def test_a_full_batcher_refuses_with_busy_retry_and_serves_the_rest(tiny_model):
     assert gated.entered.wait(30)
     callers += [in_thread(batcher, x, mask) for _ in range(2)]
     wait_until(lambda: batcher.waiting == 2, "two batches waiting")
-    with pytest.raises(ServerBusyError, match="busy: 2 window batches are waiting for the model .at most 2.; retry"):
+    with pytest.raises(ServerBusyError, match="busy: 2 window batches are waiting for the model .at most 2.; please"):
         batcher(x, mask)  # refused at once: the queue is full
     assert batcher.refused == 1
     gated.gate.set()
@@ -303,7 +356,7 @@ def test_a_caller_waits_at_most_timeout_s_for_its_rows(tiny_model):
     thread.join(timeout=30)
     assert not thread.is_alive(), "the caller is still waiting"
     assert isinstance(outcome.get("error"), ServerBusyError)
-    assert "did not classify these windows within 0.5 s; retry" in str(outcome["error"])
+    assert "did not classify these windows within 0.5 s; please retry" in str(outcome["error"])
     gated.gate.set()
     batcher.close()
 
