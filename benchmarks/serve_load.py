@@ -270,6 +270,7 @@ def summarise_overload(results, wall: float, server_cpu_s: float, deadline_s: fl
         "no_answer": sum(r[0] == "no answer" for r in results),
         "answered_max_s": round(max(times["answered"]), 1) if times["answered"] else None,
         "busy_max_s": round(max(times["busy"]), 1) if times["busy"] else None,
+        "errors_s": [round(min(times["error"]), 1), round(max(times["error"]), 1)] if times["error"] else None,
         "wall_s": round(wall, 1), "server_cpu_s": round(server_cpu_s, 1),
     }
 
