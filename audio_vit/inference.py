@@ -4,9 +4,10 @@ A model trained on short clips sees windows of its training length (`feature_ext
 frames by default); window probabilities are averaged (or max-pooled) into a recording-level score,
 and each window's own prediction is kept with its start and end time. The log-mel features are computed
 chunk by chunk (`audio_vit.streaming_features`) and files are decoded block by block
-(`audio_vit.audio_io.iter_audio_blocks`), so memory stays bounded for recordings of hours; the results
-equal one extractor pass over the whole recording (to float32 rounding), and a recording shorter than one
-chunk takes exactly that pass.
+(`audio_vit.audio_io.iter_audio_blocks`), so the working memory stays bounded for recordings of hours; what
+grows with the length is the result itself, one small record per window (about 2 MB per hour at a 0.5 s hop,
+BENCHMARKS.md). The results equal one extractor pass over the whole recording (to float32 rounding), and a
+recording shorter than one chunk takes exactly that pass.
 """
 from __future__ import annotations
 

@@ -50,27 +50,37 @@ def iter_db_chunks(extractor, blocks: Iterable[np.ndarray], chunk_frames: int) -
     hop = extractor.hop_length
     half = 0 if extractor.frontend == "kaldi" else extractor.n_fft // 2  # librosa's centre padding
     lead = -(-half // hop)  # frames whose window reaches left of their segment's start
-    buffered, buffered_from = np.zeros(0, dtype=np.float32), 0  # samples held, and the index of the first
-    next_frame, total = 0, 0
+    # The samples held: blocks appended as they come and joined once per chunk (joining on every block would copy
+    # the whole held buffer each time: quadratic in the blocks of a chunk). `held[0]` starts at sample `held_from`.
+    held: list[np.ndarray] = []
+    held_from, next_frame, total = 0, 0, 0
 
-    def chunk(first: int, count: int, end: int) -> torch.Tensor:
+    def chunk(buffered: np.ndarray, first: int, count: int, end: int) -> torch.Tensor:
         early = min(lead, first)  # frames computed only so the kept ones see real samples on their left
         start = (first - early) * hop
-        return _log_mel(extractor, buffered[start - buffered_from : end - buffered_from], do_normalize=False)[
+        return _log_mel(extractor, buffered[start - held_from : end - held_from], do_normalize=False)[
             :, early : early + count
         ]
 
+    def joined() -> np.ndarray:
+        return held[0] if len(held) == 1 else np.concatenate(held)
+
     for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
         total += len(block)
-        buffered = np.concatenate([buffered, block]) if len(buffered) else np.asarray(block, dtype=np.float32)
+        held.append(block)
+        if total < extractor.samples_for(next_frame + chunk_frames):
+            continue
+        buffered = joined()
         while total >= extractor.samples_for(next_frame + chunk_frames):
-            yield chunk(next_frame, chunk_frames, extractor.samples_for(next_frame + chunk_frames))
+            yield chunk(buffered, next_frame, chunk_frames, extractor.samples_for(next_frame + chunk_frames))
             next_frame += chunk_frames
             keep_from = (next_frame - min(lead, next_frame)) * hop
-            buffered, buffered_from = buffered[keep_from - buffered_from :], keep_from
+            buffered, held_from = buffered[keep_from - held_from :], keep_from
+        held = [buffered]
     remaining = int(extractor.frames_for(total)) - next_frame
     if remaining > 0:
-        yield chunk(next_frame, remaining, total)
+        yield chunk(joined() if held else np.zeros(0, dtype=np.float32), next_frame, remaining, total)
 
 
 def _whole_if_short(blocks: Iterator[np.ndarray], samples_limit: int) -> tuple[np.ndarray | None, list[np.ndarray]]:

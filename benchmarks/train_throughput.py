@@ -1,10 +1,12 @@
-"""Training throughput: the full training step vs the bare model step on ready tensors.
+"""Training throughput: the trainer's own step vs the bare model step on ready tensors.
 
-Full step = what `audio_vit.training.train` does per batch: DataLoader over the cached FSDD spectrograms (numpy rows
-from Arrow) -> SpectrogramCollator (stack, augmentation of the recipe, normalisation) -> forward/backward ->
-clipping -> AdamW -> LR schedule -> EMA update.
+Full step = `audio_vit.training.trainer.train_epoch` itself, over a run built as `train` builds it: DataLoader over
+the cached FSDD spectrograms (numpy rows from Arrow) -> SpectrogramCollator (stack, augmentation of the recipe,
+normalisation) -> forward/backward -> the non-finite guard (loss, gradient norm and weight checks) -> clipping ->
+AdamW -> LR schedule -> EMA update -> loss bookkeeping. It runs over the first warm-up + timed batches of the
+training split: one `train_epoch` for the warm-up, one timed.
 Bare step = forward/backward -> clipping -> AdamW on one batch already in memory (normalised float32).
-Target: full / bare >= 0.9 (the input pipeline costs less than 10% of a step).
+Target: full / bare >= 0.9 (the input pipeline and the trainer's book-keeping cost less than 10% of a step).
 
 Both are measured in wall-clock samples/s and in samples per CPU-second of this process
 (`time.process_time`), alternating full and bare runs; the ratios reported are medians of the pairwise
@@ -16,6 +18,7 @@ ratios, which stay meaningful on a shared machine where other jobs slow both run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -25,6 +28,24 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+
+class FirstBatches:
+    """The first `count` batches of a prepared loader, as `train_epoch` iterates it (`set_epoch` passed on);
+    appends each batch's size to `sizes`."""
+
+    def __init__(self, loader, count: int, sizes: list):
+        self.loader, self.count, self.sizes = loader, count, sizes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        for index, batch in enumerate(self.loader):
+            if index == self.count:
+                return
+            self.sizes.append(batch["input_values"].shape[0])
+            yield batch
 
 
 def main() -> None:
@@ -40,13 +61,16 @@ def main() -> None:
 
     import torch
     from accelerate import Accelerator
-    from torch.utils.data import DataLoader
 
-    from audio_vit.augmentation import SpectrogramAugmenter
-    from audio_vit.data import SpectrogramCollator
     from audio_vit.training import build_model, build_optimizer, parse_training_args
-    from audio_vit.training.setup import EpochShuffleSampler, build_feature_extractor, load_data
+    from audio_vit.training import trainer
+    from audio_vit.training.checkpointing import TrainerState
+    from audio_vit.training.evaluation_task import EvaluationTask
+    from audio_vit.training.nonfinite import NonFiniteGuard
     from audio_vit.training.optimization import LRSchedule, ModelEMA
+    from audio_vit.training.param_groups import HeadOnlyThenUnfreeze
+    from audio_vit.training.setup import build_feature_extractor, build_loaders, load_data
+    from audio_vit.training.trainer import Run
 
     if cli.threads:
         torch.set_num_threads(cli.threads)
@@ -59,7 +83,6 @@ def main() -> None:
     prepared = load_data(data_args, args, fe, accelerator)
     prep_seconds = time.perf_counter() - t0
     fe = prepared.feature_extractor
-    train = prepared.splits["train"]
     num_labels = prepared.num_labels
 
     def fresh_model():
@@ -76,33 +99,24 @@ def main() -> None:
         optimizer.zero_grad()
 
     def run_full() -> float:
+        """The trainer's `train_epoch` over `warmup` batches (untimed), then over `steps` batches (timed)."""
         model, optimizer = fresh_model()
-        augmenter = SpectrogramAugmenter(aug_config, num_labels=num_labels) if aug_config.enabled else None
-        loader = accelerator.prepare(DataLoader(
-            train, batch_size=batch_size, sampler=EpochShuffleSampler(len(train), args.seed),
-            collate_fn=SpectrogramCollator(fe, augmenter=augmenter), num_workers=args.dataloader_num_workers,
-        ))
+        run_args = dataclasses.replace(args, per_device_train_batch_size=batch_size, disable_tqdm=True)
+        train_loader, _, augmenter = build_loaders(prepared, aug_config, run_args)
+        train_loader = accelerator.prepare(train_loader)
         schedule = LRSchedule(optimizer, kind=args.lr_scheduler, total_steps=10_000, warmup_steps=10)
         ema = ModelEMA(accelerator.unwrap_model(model), args.ema_decay) if args.ema_decay else None
-        model.train()
-        seen, start, step = 0, None, 0
-        while True:
-            for batch in loader:
-                if step == cli.warmup:
-                    start, cpu_start, seen = time.perf_counter(), time.process_time(), 0
-                labels = batch["labels"]
-                if args.label_smoothing:
-                    from audio_vit.training.trainer import smooth_targets
-
-                    labels = smooth_targets(labels, num_labels, args.label_smoothing)
-                optimizer_step(model, optimizer, batch["input_values"], labels)
-                schedule.step()
-                if ema is not None:
-                    ema.update(accelerator.unwrap_model(model))
-                seen += batch["input_values"].shape[0]
-                step += 1
-                if step == cli.warmup + cli.steps:
-                    return seen / (time.perf_counter() - start), seen / (time.process_time() - cpu_start)
+        task = EvaluationTask(prepared.multi_label, [prepared.id2label[i] for i in sorted(prepared.id2label)])
+        run = Run(run_args, accelerator, prepared, Path("unused"), model, optimizer, schedule, train_loader, None,
+                  augmenter, ema, HeadOnlyThenUnfreeze(accelerator.unwrap_model(model), 0), TrainerState(),
+                  cli.steps, task, NonFiniteGuard(args.max_consecutive_nonfinite_steps))
+        seen = []
+        for batches in (cli.warmup, cli.steps):
+            run.train_loader = FirstBatches(train_loader, batches, seen)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            trainer.train_epoch(run)
+        samples = sum(seen[cli.warmup:])
+        return samples / (time.perf_counter() - start), samples / (time.process_time() - cpu_start)
 
     def run_bare() -> float:
         model, optimizer = fresh_model()

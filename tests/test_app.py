@@ -1,8 +1,11 @@
 """The web demo's logic without a browser: classification, the bounded spectrogram overview, timeline, card summary,
-errors naming the upload, limits, `serve --help`."""
+errors naming the upload, limits, the CSV downloads kept, busy answers, closing, `serve --help`."""
 from __future__ import annotations
 
+import asyncio
 import json
+import tempfile
+import threading
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from audio_vit.app import (
 from audio_vit.audio_io import load_audio
 from audio_vit.cli import main as cli_main
 from audio_vit.inference import WindowPrediction, classify_long_audio
+from audio_vit.serving import ServerBusyError
 from audio_vit.spectrogram_overview import STRIP_HEIGHT_PX, SpectrogramOverview, label_colours, overview_image
 from tests.conftest import tiny_config_kwargs
 
@@ -161,14 +165,72 @@ def test_build_demo_from_folder_and_from_memory(tiny_model_dir):
     assert isinstance(build_demo(model, extractor, title="digits"), gr.Blocks)
 
 
+def page_event(demo, name: str):
+    """The (async) function behind one of the page's events (`show`: the page, `classify`: the API), as gradio
+    calls it."""
+    return next(function.fn for function in demo.fns.values() if function.name == name)
+
+
+def test_the_page_keeps_only_its_latest_csv_downloads(tiny_model_dir, fsdd_clips, tmp_path, monkeypatch):
+    temporary = tmp_path / "tmp"  # where the server's temporary folder goes
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    recording = tmp_path / "digits.wav"  # several windows: the page writes a CSV of them
+    sf.write(recording, np.concatenate([sf.read(p, dtype="float32")[0] for p in fsdd_clips]), 8000)
+    demo = build_demo(str(tiny_model_dir), kept_downloads=3)
+    show = page_event(demo, "show")
+    written = [asyncio.run(show(str(recording)))[4]["value"] for _ in range(5)]
+    assert len(set(written)) == 5 and all(path.endswith("digits_windows.csv") for path in written)
+    kept = sorted(str(path) for path in temporary.rglob("*.csv"))
+    assert kept == sorted(written[-3:])  # the latest three; the older ones are gone with their sub-folders
+    (folder,) = temporary.iterdir()
+    assert len(list(folder.iterdir())) == 3
+    demo.close()
+    assert not folder.exists()
+
+
+def window_batcher_threads() -> int:
+    return sum(thread.name == "audio-vit-window-batcher" and thread.is_alive() for thread in threading.enumerate())
+
+
+def test_closing_the_demo_stops_its_model_thread(tiny_model_dir):
+    before = window_batcher_threads()
+    demo = build_demo(str(tiny_model_dir))
+    assert window_batcher_threads() == before + 1
+    demo.close()
+    assert window_batcher_threads() == before
+
+
+def test_a_busy_model_is_a_clear_busy_retry_answer_on_the_page_and_the_api(tiny_model_dir, fsdd_clips, monkeypatch):
+    import gradio as gr
+
+    demo = build_demo(str(tiny_model_dir))
+
+    def busy(self, path, draw=True):
+        raise ServerBusyError("The server is busy: 64 window batches are waiting for the model (at most 64); please "
+                              "retry in a moment")
+
+    monkeypatch.setattr(AudioClassifierDemo, "classify", busy)
+    with pytest.raises(gr.Error, match="The server is busy: 64 window batches.*please retry in a moment"):
+        asyncio.run(page_event(demo, "classify")(str(fsdd_clips[0])))
+    status = asyncio.run(page_event(demo, "show")(str(fsdd_clips[0])))[-1]
+    assert "The server is busy" in status and "retry" in status
+    demo.close()
+
+
 def test_serve_help_and_bad_folder(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["serve", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--max-batch-size", "--concurrency", "--max-duration-min", "--max-upload-mb", "/classify"):
+    for option in ("--model", "--max-batch-size", "--concurrency", "--max-queue", "--max-queued-audio-min",
+                   "--max-duration-min", "--max-upload-mb", "--kept-downloads", "/classify", "The server is busy"):
         assert option in out
     with pytest.raises(ValueError, match="does not exist"):
         cli_main(["serve", "--model", str(tmp_path / "missing")])
     with pytest.raises(ValueError, match="--concurrency 0 must be at least 1"):
         cli_main(["serve", "--model", str(tmp_path), "--concurrency", "0"])
+    with pytest.raises(ValueError, match="--max-queue -1 must be at least 0"):
+        cli_main(["serve", "--model", str(tmp_path), "--max-queue", "-1"])
+    with pytest.raises(ValueError, match="--max-queued-audio-min 0.0 must be positive"):
+        cli_main(["serve", "--model", str(tmp_path), "--max-queued-audio-min", "0"])

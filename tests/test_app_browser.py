@@ -23,6 +23,7 @@ import soundfile as sf
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
+from audio_vit.app import TIMELINE_HEADERS
 from audio_vit.audio_io import load_audio
 from audio_vit.inference import classify_audio_file, classify_long_audio
 from tests.conftest import REPO_ROOT
@@ -180,6 +181,15 @@ def test_upload_shows_the_models_top_label_and_spectrogram(served_page, browser,
     assert "not_audio.wav" in status
 
 
+def _table_rows(text: str, headers: list[str]) -> list[list[str]]:
+    """The cells of a gradio Dataframe's text (its headers, then one cell per line, row by row), as rows."""
+    lines = [line.strip() for line in text.splitlines()]
+    first = lines.index(headers[0])
+    assert lines[first : first + len(headers)] == headers, lines[:10]
+    cells = lines[first + len(headers):]
+    return [cells[i : i + len(headers)] for i in range(0, len(cells) - len(headers) + 1, len(headers))]
+
+
 def _ten_minute_recording(fsdd_dir: Path, path: Path) -> None:
     """FSDD test clips of digits 0-3 every 2 s in quiet noise, 10 minutes at 8 kHz, written a minute at a time."""
     import csv
@@ -223,7 +233,13 @@ def test_a_ten_minute_recording_shows_labels_spectrogram_and_timeline(served_pag
                      "the timeline plot")
     assert plot[0].size["width"] > 100
     table = _wait_for(lambda: browser.find_element(By.ID, "timeline").text, "the window table")
-    assert "start (s)" in table and expected.windows[0].label in table
+    shown_rows = _table_rows(table, TIMELINE_HEADERS)[:20]  # the rows the page draws first
+    assert len(shown_rows) == 20, table[:500]
+    for (start, end, label, score), window in zip(shown_rows, expected.windows):
+        assert (float(start), float(end), label) == (pytest.approx(window.start_s), pytest.approx(window.end_s),
+                                                     window.label)
+        assert float(score) == pytest.approx(window.score, abs=1e-4)
+    assert len({row[2] for row in shown_rows}) > 1  # more than one label: the rows are told apart by their labels
     assert _wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#timeline-csv a"), "the CSV download")
 
     screenshots = Path(os.environ.get("AUDIO_VIT_SCREENSHOT_DIR", REPO_ROOT / "outputs" / "browser-test"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudio
 from audio_vit.audio_io import AudioDecodeError, iter_audio_blocks, iter_waveform_blocks, load_audio, resample
 from audio_vit.cli import main as cli_main
 from audio_vit.inference import classify_audio_file, classify_long_audio, iter_windows, window_starts
-from audio_vit.streaming_features import iter_feature_chunks
+from audio_vit.streaming_features import iter_db_chunks, iter_feature_chunks
 from tests.conftest import tiny_config_kwargs
 
 
@@ -122,6 +123,28 @@ def test_feature_chunks_equal_one_pass_over_the_whole_recording(fsdd_clips, fron
             extractor, lambda: iter_waveform_blocks(recording, 8000, 16000, block_samples=1234), chunk_frames))
         assert len(chunks) == -(-whole.shape[1] // chunk_frames)
         torch.testing.assert_close(torch.cat(chunks, dim=1), whole, atol=1e-5, rtol=0)
+
+
+def test_feature_chunks_copy_each_sample_about_once_however_small_the_blocks(monkeypatch):
+    """Blocks are joined once per chunk: the samples copied stay linear in the recording (joining the held buffer
+    with every new block copied it once per block: quadratic in the blocks of a chunk)."""
+    extractor = AudioViTFeatureExtractor(num_mel_bins=16, max_length=32, top_db=None)
+    recording = (0.1 * np.random.default_rng(0).standard_normal(16000 * 20)).astype(np.float32)  # 20 s at 16 kHz
+    concatenate, copied = np.concatenate, []
+
+    def counted_concatenate(arrays, *args, **kwargs):
+        joined = concatenate(arrays, *args, **kwargs)
+        if sys._getframe(1).f_code.co_filename.endswith("streaming_features.py"):
+            copied.append(joined.size)
+        return joined
+
+    monkeypatch.setattr(np, "concatenate", counted_concatenate)
+    blocks = (recording[i : i + 100] for i in range(0, len(recording), 100))  # 100-sample blocks, ~400 a chunk
+    chunks = list(iter_db_chunks(extractor, blocks, chunk_frames=256))
+    assert len(chunks) == 8 and sum(copied) <= 1.5 * len(recording), sum(copied)
+    whole = extractor(recording, sampling_rate=16000, padding="longest", truncation=False, do_normalize=False,
+                      return_tensors="pt")["input_values"][0]
+    torch.testing.assert_close(torch.cat(chunks, dim=1), whole, atol=1e-4, rtol=0)
 
 
 def test_windows_are_cut_across_chunks_as_from_the_whole_recording():

@@ -39,7 +39,7 @@ from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint,
 from .distillation import (DISTILLATION_REPORT_NAME, build_distillation, distillation_record, teacher_validation,
                            training_loss)
 from .evaluation_task import EvaluationTask, multi_hot_labels
-from .nonfinite import NonFiniteGuard, gradient_norm
+from .nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm, no_finite_validation_error
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
 from .setup import (
@@ -83,6 +83,7 @@ class Run:
     task: EvaluationTask  # single- or multi-label: metrics, evaluation, log line, test record
     guard: NonFiniteGuard  # skips and counts non-finite steps; stops a run that keeps producing them
     distillation: Optional[Any] = None  # `--teacher`: the DistillationLoss wrapping the teacher
+    running_stats: Optional[RunningStatistics] = None  # batch norm statistics, put back when a step is skipped
 
     @property
     def eval_model(self):
@@ -151,7 +152,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
 
     run = Run(args, accelerator, prepared, output_dir, model, optimizer, schedule, train_loader, eval_loader,
               augmenter, ema, head_only, resume_state(accelerator, args, prepared, output_dir), epoch_steps, task,
-              NonFiniteGuard(args.max_consecutive_nonfinite_steps), distillation)
+              NonFiniteGuard(args.max_consecutive_nonfinite_steps), distillation,
+              RunningStatistics(accelerator.unwrap_model(model)))
     start_logging(run, model_args, data_args, aug_config)
     metrics = task.metrics()
     epochs_this_run = 0
@@ -164,6 +166,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         epochs_this_run += 1
 
     finished = run.state.epoch >= args.num_train_epochs or run.state.stopped_early
+    if finished and run.state.best_epoch is None:  # no finite validation epoch: no model was saved
+        raise no_finite_validation_error(run.state.log_history, args.metric_for_best_model)
     results = run_results(run, time.time() - started, finished)
     if finished and args.do_test and len(prepared.splits.get("test", [])) > 0:
         results.update(evaluate_test_split(run))
@@ -194,7 +198,7 @@ def run_results(run: Run, seconds: float, finished: bool) -> dict:
         "train_runtime_this_run": seconds, "finished": finished,
         "nonfinite_steps_skipped": state.skipped_nonfinite_steps,
     }
-    if state.log_history:
+    if state.best_epoch is not None:  # None while no validation epoch was finite
         best = next(e for e in state.log_history if e["epoch"] == state.best_epoch)
         results.update({k: v for k, v in best.items() if k.startswith("eval_")})
     return results
@@ -258,14 +262,21 @@ def seed_epoch(run: Run) -> None:
 
 def train_epoch(run: Run) -> float:
     """One pass over the training data; returns the mean training loss over all processes (of the steps taken:
-    a step whose loss or gradients are not finite is skipped and counted by `run.guard`)."""
+    a step whose loss or gradients are not finite is skipped and counted by `run.guard`).
+
+    The losses are summed on the device and read at logging steps and at the end; the guard reads its flags once
+    per optimizer step. A GPU is not made to wait for the host on every batch.
+    """
     args, accelerator, model, state = run.args, run.accelerator, run.model, run.state
     seed_epoch(run)
     if not args.freeze_backbone and run.head_only.on_epoch_start(state.epoch):
         accelerator.print(f"epoch {state.epoch + 1}: training the classification head only (--head-only-epochs)")
     model.train()
-    epoch_loss = torch.zeros((), device=accelerator.device)
-    window_loss, window_batches, epoch_batches = 0.0, 0, 0
+    if run.running_stats is not None:
+        run.running_stats.save()
+    # sums of the finite (micro-)batch losses and their counts: the epoch's and the logging window's
+    epoch_loss, epoch_batches, window_loss, window_batches = (
+        torch.zeros((), device=accelerator.device) for _ in range(4))
     progress = tqdm(total=run.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}",
                     disable=args.disable_tqdm or not accelerator.is_local_main_process)
     for batch in run.train_loader:
@@ -283,42 +294,59 @@ def train_epoch(run: Run) -> float:
                 run.ema.update(accelerator.unwrap_model(model))
             state.global_step += 1
             progress.update(1)
-            run.guard.check(state.epoch + 1, state.global_step, batch.get("file"), model.parameters())
-        step_loss = loss.detach()
-        if torch.isfinite(step_loss):  # a non-finite loss is counted by the guard, not averaged into the loss
-            epoch_loss += step_loss
-            epoch_batches += 1
-            window_loss += step_loss.item()
-            window_batches += 1
+            run.guard.check(state.epoch + 1, state.global_step, batch.get("file"), accelerator.unwrap_model(model))
+        # a non-finite loss is counted by the guard, not averaged into the loss
+        step_loss = loss.detach().float()
+        finite = torch.isfinite(step_loss)
+        step_loss = torch.where(finite, step_loss, torch.zeros_like(step_loss))
+        epoch_loss += step_loss
+        epoch_batches += finite
+        window_loss += step_loss
+        window_batches += finite
         if accelerator.sync_gradients and state.global_step % args.logging_steps == 0:
-            log_training_loss(run, window_loss / max(window_batches, 1), progress)
-            window_loss, window_batches = 0.0, 0
+            log_training_loss(run, window_loss / window_batches.clamp_min(1), progress)
+            window_loss, window_batches = torch.zeros_like(window_loss), torch.zeros_like(window_batches)
     progress.close()
-    return accelerator.reduce(epoch_loss / max(epoch_batches, 1), "mean").item()
+    run.guard.settle()  # the weights the epoch's last step left, before they are validated
+    return accelerator.reduce(epoch_loss / epoch_batches.clamp_min(1), "mean").item()
 
 
 def optimizer_step(run: Run) -> bool:
     """Clip, check and take (or skip) the optimizer step of the gradients accumulated so far; True if taken.
 
     With fp16's GradScaler the scaler itself skips steps whose gradients overflow (and lowers its scale), so only a
-    non-finite loss counts as a skipped step there."""
+    non-finite loss counts as a skipped step there; either way a step not taken leaves the weights, the EMA and the
+    running statistics of batch norm as they were."""
     accelerator, args = run.accelerator, run.args
     parameters = [p for p in run.model.parameters() if p.requires_grad]
+    scaler = getattr(accelerator, "scaler", None)
     if args.max_grad_norm:
-        grad_norm = accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(parameters, args.max_grad_norm)  # unscales fp16 gradients first
     else:
+        if scaler is not None:
+            accelerator.unscale_gradients()  # so that the scaler's update below has this step's overflow check
         grad_norm = gradient_norm(parameters)
-    taken = run.guard.take_step(accelerator, None if accelerator.scaler is not None else grad_norm)
+    taken = run.guard.take_step(accelerator, None if scaler is not None else grad_norm)
     if taken:
-        run.optimizer.step()
+        run.optimizer.step()  # with fp16: the scaler's step, which skips overflowing gradients, and its update
+        taken = not getattr(run.optimizer, "step_was_skipped", False)
+    elif scaler is not None:
+        # The gradients were unscaled for this step: without the update that closes it, the next unscale raises
+        # "unscale_() has already been called on this optimizer since the last update()". The update lowers the
+        # scale, as for an overflow, when the gradients hold inf/NaN.
+        scaler.update()
+    if not taken and run.running_stats is not None:
+        run.running_stats.restore()  # the forward passes of a step not taken must not leave NaN statistics behind
     run.optimizer.zero_grad()
+    if run.running_stats is not None:
+        run.running_stats.save()
     return taken
 
 
-def log_training_loss(run: Run, process_mean_loss: float, progress) -> None:
+def log_training_loss(run: Run, process_mean_loss: torch.Tensor, progress) -> None:
     """Per-process means averaged over processes: the loss of the global batch."""
     accelerator, state = run.accelerator, run.state
-    mean_loss = accelerator.reduce(torch.tensor(process_mean_loss, device=accelerator.device), "mean").item()
+    mean_loss = accelerator.reduce(process_mean_loss.reshape(()), "mean").item()
     lr = run.schedule.get_last_lr()[0]
     state.step_log.append({"step": state.global_step, "loss": mean_loss, "learning_rate": lr})
     accelerator.log({"train/loss": mean_loss, "train/learning_rate": lr}, step=state.global_step)
