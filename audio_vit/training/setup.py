@@ -87,8 +87,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:
-    """The accelerator for `args`: mixed precision only on a GPU, gloo for several CPU processes, DDP told
-    about frozen parameters."""
+    """The accelerator for `args` (`TrainingArguments`, or pretraining's arguments, which freeze nothing): mixed
+    precision only on a GPU, gloo for several CPU processes, DDP told about frozen parameters."""
     mixed_precision = args.mixed_precision
     if mixed_precision != "no" and (args.cpu or not torch.cuda.is_available()):
         logger.info("mixed_precision=%s is a no-op on the CPU; training in float32", mixed_precision)
@@ -97,7 +97,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     # sets up its gloo (MULTI_CPU) backend when told to use the CPU.
     multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     # Frozen parameters get no gradient: DDP must be told to expect that.
-    partly_frozen = args.freeze_backbone or args.head_only_epochs > 0
+    partly_frozen = getattr(args, "freeze_backbone", False) or getattr(args, "head_only_epochs", 0) > 0
     return Accelerator(
         cpu=args.cpu or multi_process_cpu,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if partly_frozen else None,
