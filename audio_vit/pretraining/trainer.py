@@ -43,6 +43,7 @@ from .modeling_masked_spectrogram import MaskedSpectrogramModel, token_grid, tok
 
 logger = logging.getLogger(__name__)
 
+EPOCH_SUMS = ("loss", "reconstruction_loss", "contrastive_loss", "contrastive_accuracy", "batches")
 METHOD = ("masked spectrogram modeling: the encoder sees the visible tokens only (MAE), a light transformer decoder "
           "reconstructs the hidden patches")
 SPARSE_STEM = "; the conv stem runs sparsely, hidden regions zeroed after every layer (SparK)"
@@ -57,6 +58,7 @@ class PretrainingState:
     global_step: int = 0  # optimizer steps completed
     num_clips: int = 0  # pretraining clips: a resumed run must see the same ones
     train_seconds: float = 0.0  # spent in the loop, over every run
+    epoch_sums: dict = field(default_factory=dict)  # the current epoch's loss sums (all processes) before a checkpoint
     log_history: list[dict] = field(default_factory=list)  # one entry per epoch
     step_log: list[dict] = field(default_factory=list)  # loss / LR every `logging_steps` steps
     skipped_nonfinite_steps: int = 0
@@ -210,9 +212,7 @@ def pretrain_epoch(run: PretrainingRun) -> None:
     run.loader.set_epoch(state.epoch)  # the shuffling of this epoch (the same order when resumed)
     model.train()
     run.running_stats.save()
-    sums = {key: torch.zeros((), device=accelerator.device) for key in ("loss", "reconstruction_loss",
-                                                                          "contrastive_loss", "contrastive_accuracy",
-                                                                          "batches")}
+    sums = {key: torch.zeros((), device=accelerator.device) for key in EPOCH_SUMS}
     window_loss, window_batches = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
     progress = tqdm(total=run.steps_per_epoch, initial=state.batches_in_epoch // args.gradient_accumulation_steps,
                     desc=f"epoch {state.epoch + 1}/{args.num_train_epochs}",
@@ -261,6 +261,7 @@ def pretrain_epoch(run: PretrainingRun) -> None:
             run.out_of_time = True
             break
         if args.save_steps and state.global_step % args.save_steps == 0 and state.batches_in_epoch < len(run.loader):
+            carry_epoch_sums(run, sums)
             checkpoint(run)
     progress.close()
     run.guard.settle()
@@ -268,6 +269,7 @@ def pretrain_epoch(run: PretrainingRun) -> None:
         accelerator.print(f"time budget of {args.max_minutes} min spent at epoch {state.epoch + 1}, step "
                           f"{state.global_step}: checkpoint and encoder saved (--resume-from-checkpoint latest "
                           "continues)")
+        carry_epoch_sums(run, sums)
         checkpoint(run)
         return
     end_epoch(run, sums, time.time() - epoch_started, clips_seen)
@@ -307,11 +309,21 @@ def out_of_time(run: PretrainingRun) -> bool:
     return bool(run.accelerator.reduce(spent, "sum").item() > 0)
 
 
+def carry_epoch_sums(run: PretrainingRun, sums: dict) -> None:
+    """Before a checkpoint within an epoch: add this run's loss sums (of every process) to the state's and zero them,
+    so the epoch's mean after a resume counts every batch once."""
+    for key, value in sums.items():
+        run.state.epoch_sums[key] = run.state.epoch_sums.get(key, 0.0) + run.accelerator.reduce(value, "sum").item()
+        value.zero_()
+
+
 def end_epoch(run: PretrainingRun, sums: dict, seconds: float, clips_seen: int) -> None:
-    """The epoch's log line and history entry, then its checkpoint."""
+    """The epoch's log line and history entry (means over every batch of the epoch), then its checkpoint."""
     accelerator, state, args = run.accelerator, run.state, run.args
-    batches = sums.pop("batches").clamp_min(1)
-    means = {key: accelerator.reduce(value / batches, "mean").item() for key, value in sums.items()}
+    carry_epoch_sums(run, sums)
+    totals, state.epoch_sums = state.epoch_sums, {}
+    batches = max(totals.pop("batches"), 1.0)
+    means = {key: value / batches for key, value in totals.items()}
     if not args.contrastive_weight:
         means = {key: value for key, value in means.items() if not key.startswith("contrastive")}
     skipped = run.guard.end_epoch()
