@@ -284,3 +284,24 @@ def test_pretrain_command_prints_results(tones, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert json.loads(printed[printed.index("{"):])["finished"] is True
     assert not (tmp_path / "out" / "recipe.json").exists()  # --recipe none derives nothing
+
+
+def test_route_selection_can_offer_a_pretrained_encoder_as_its_start(pretrained, tones, tmp_path, monkeypatch):
+    """The hook for an audio start: `audio_vit_folder_start` makes an encoder folder the `pretrained` candidate,
+    fine-tuned with --model-name-or-path (the default candidates are untouched: `find_pretrained_start` offers none)."""
+    from audio_vit.pretrained_starts import audio_vit_folder_start
+    from audio_vit.training import explicit_option_names, route_selection, train_with_route
+
+    _, out, _ = pretrained
+    start = audio_vit_folder_start(out)
+    assert (start.kind, start.weights, start.timm_model_name) == ("model_folder", str(out), None)
+    monkeypatch.setattr(route_selection, "find_pretrained_start", lambda model_args: start)
+    argv = ["--data-dir", str(tones), "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run"),
+            *TINY_ENCODER, "--num-train-epochs", "2", "--per-device-train-batch-size", "8", "--report-to", "none",
+            "--disable-tqdm", "--log-examples", "0"]
+    results = train_with_route(*parse_training_args(argv), explicit=explicit_option_names(argv))
+    record = results["route"]
+    assert set(record["candidates"]) == {"scratch", "pretrained"} and record["pretrained_start"]["weights"] == str(out)
+    pretrained_run = read_json(tmp_path / "run" / "routes" / "pretrained" / "config.json")
+    assert pretrained_run["pretraining"]["data"]["clips"] == 24  # the candidate started from the encoder
+    assert "pretraining" not in read_json(tmp_path / "run" / "routes" / "scratch" / "config.json")
