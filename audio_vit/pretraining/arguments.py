@@ -8,6 +8,7 @@ line.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,10 @@ MASK_PATTERNS = ("random", "span")
 PRETRAINING_DATA_DEFAULTS = {"test_fraction": 0.0, "validation_fraction": 0.0}
 # ModelArguments options that choose another network or start than the scratch ViT: refused when set.
 REFUSED_MODEL_OPTIONS = ("model_name_or_path", "pretrained_backbone", "timm_model_name")
+# Options of `audio-vit train` that mean nothing here (labels are not read; the options above are refused): accepted,
+# so a shared config file parses, but left out of --help.
+HIDDEN_OPTIONS = (*REFUSED_MODEL_OPTIONS, "ignore_mismatched_labels", "backbone", "timm_kwargs", "stem_reduction",
+                  "pos_embed_resize", "label_column", "labels", "multi_label", "label_separator", "streaming")
 
 
 @dataclass
@@ -87,7 +92,7 @@ class PretrainingArguments:
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of AdamW (cosine schedule)."})
     min_learning_rate: float = field(default=1e-6, metadata={"help": "Floor of the cosine schedule."})
     warmup_epochs: float | None = field(
-        default=None, metadata={"help": "Linear warmup in epochs; unset: 5% of the epochs (at least 1)."}
+        default=None, metadata={"help": "Linear warmup in epochs; unset: 5%% of the epochs (at least 1)."}
     )
     weight_decay: float = field(
         default=0.05, metadata={"help": "AdamW weight decay (not on norms, biases, positions, CLS and mask tokens)."}
@@ -149,6 +154,9 @@ ARGUMENT_CLASSES = (ModelArguments, DataArguments, PretrainingArguments)
 def build_parser(prog: str = "audio-vit pretrain") -> DataclassArgumentParser:
     # DataArguments and PretrainingArguments each have a `seed`: one --seed fills both ("resolve").
     parser = DataclassArgumentParser(ARGUMENT_CLASSES, conflict_handler="resolve", prog=prog)
+    for action in parser._actions:
+        if action.dest in HIDDEN_OPTIONS:
+            action.help = argparse.SUPPRESS
     parser.set_defaults(**PRETRAINING_DATA_DEFAULTS)
     parser.add_argument("--config", default=None,
                         help="YAML/JSON file of options (flat, or under model:/data:/training:); command-line options "
