@@ -305,3 +305,27 @@ def test_route_selection_can_offer_a_pretrained_encoder_as_its_start(pretrained,
     pretrained_run = read_json(tmp_path / "run" / "routes" / "pretrained" / "config.json")
     assert pretrained_run["pretraining"]["data"]["clips"] == 24  # the candidate started from the encoder
     assert "pretraining" not in read_json(tmp_path / "run" / "routes" / "scratch" / "config.json")
+
+
+def test_pretraining_under_accelerate_launch_with_two_processes(tones, tmp_path):
+    """`accelerate launch --num_processes 2 scripts/pretrain.py` (two CPU processes, gloo): each trains on its share of
+    every batch, the main process writes one encoder folder that loads."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "scripts/pretrain.py"]
+    argv = tiny_pretrain_argv(tones, tmp_path / "out", tmp_path / "cache", "--num-train-epochs", "2",
+                              "--save-steps", "1")
+    result = subprocess.run([*launch, *argv], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"STDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-5000:]}"
+    assert "on 2 process(es)" in result.stdout
+    results = read_json(tmp_path / "out" / "all_results.json")
+    assert results["finished"] and results["global_step"] == 4  # 24 clips, 8 a batch per process: 2 steps an epoch
+    assert [entry["epoch"] for entry in read_json(tmp_path / "out" / "trainer_state.json")["log_history"]] == [1, 2]
+    assert AudioViTModel.from_pretrained(tmp_path / "out").config.pretraining["result"]["finished"]
