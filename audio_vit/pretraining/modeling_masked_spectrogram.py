@@ -101,6 +101,7 @@ def masked_batch_norm(x: torch.Tensor, keep: torch.Tensor, norm: nn.BatchNorm2d)
     which also update the running statistics; evaluation: the running ones)."""
     if not norm.training:
         return norm(x)
+    x = x.float()  # statistics in float32, also under bf16 / fp16 autocast
     count = (keep.sum() * 1.0).clamp_min(2.0)
     mean = (x * keep).sum(dim=(0, 2, 3)) / count  # (C,)
     var = ((x - mean[None, :, None, None]).square() * keep).sum(dim=(0, 2, 3)) / count

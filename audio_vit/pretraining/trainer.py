@@ -30,6 +30,7 @@ from ..data import SpectrogramCollator
 from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, DATA_REPORT_NAME, RECIPE_NAME
 from ..modeling_audio_vit import AudioViTModel
+from ..training.arguments import non_default_options
 from ..training.checkpointing import TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, write_json_atomic
 from ..training.nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm
 from ..training.optimization import LRSchedule
@@ -99,13 +100,16 @@ def pretrain(model_args, data_args, args, explicit: Optional[set[str]] = None) -
     write the encoder folder to `args.output_dir`; returns the results (epochs, steps, final loss, time, finished).
 
     The public entry point of `audio-vit pretrain` and `scripts/pretrain.py`, called with the dataclasses of
-    `parse_pretraining_args`. With `args.recipe == "auto"`, every option not in `explicit` (default: none) that
-    `audio-vit train` derives from the data (features, the conv-stem ViT) and the epochs are derived from the
-    pretraining clips first; the arguments are updated in place.
+    `parse_pretraining_args` (whose `DataArguments` hold nothing out of a plain folder: `PRETRAINING_DATA_DEFAULTS`).
+    With `args.recipe == "auto"`, every option not in `explicit` (default: those that differ from the dataclass
+    defaults) that `audio-vit train` derives from the data (features, the conv-stem ViT) and the epochs are derived
+    from the pretraining clips first; the arguments are updated in place.
     """
     started = time.time()
     check_output_dir(args)
-    recipe = resolve_pretraining_recipe(model_args, data_args, args, explicit or set())
+    if explicit is None:
+        explicit = non_default_options(model_args, data_args, args)
+    recipe = resolve_pretraining_recipe(model_args, data_args, args, explicit)
     accelerator = make_accelerator(args)
     output_dir = prepare_output_dir(accelerator, args)
     set_seed(args.seed)
@@ -140,8 +144,8 @@ def pretrain(model_args, data_args, args, explicit: Optional[set[str]] = None) -
     state = resume_state(accelerator, args, output_dir, len(clips))
     run = PretrainingRun(args, accelerator, model, optimizer, schedule, loader, state,
                          NonFiniteGuard(args.max_consecutive_nonfinite_steps),
-                         RunningStatistics(accelerator.unwrap_model(model)), epoch_steps, model_args.max_length
-                         or encoder.config.max_length, started)
+                         RunningStatistics(accelerator.unwrap_model(model)), epoch_steps, encoder.config.max_length,
+                         started)
     hours = count_hours(prepared)
     if args.report_to != "none":
         accelerator.init_trackers("audio_vit_pretrain", config=tracker_config(model_args, args))
@@ -162,7 +166,7 @@ def pretrain(model_args, data_args, args, explicit: Optional[set[str]] = None) -
                "num_clips": len(clips), "hours": hours,
                **{key: value for key, value in (state.log_history[-1] if state.log_history else {}).items()
                   if key.endswith("loss") or key.endswith("accuracy")}}
-    record = pretraining_record(prepared, data_args, model_args, args, results)
+    record = pretraining_record(prepared, data_args, model_args, args, results, run.window)
     save_encoder(accelerator, accelerator.unwrap_model(model).encoder, prepared.feature_extractor, output_dir, record)
     if accelerator.is_main_process:
         write_json_atomic(output_dir / ALL_RESULTS_NAME, results)
@@ -353,7 +357,7 @@ def checkpoint(run: PretrainingRun) -> None:
         run.state.save(Path(run.args.output_dir) / TRAINER_STATE_NAME)
 
 
-def pretraining_record(prepared, data_args, model_args, args, results: dict) -> dict:
+def pretraining_record(prepared, data_args, model_args, args, results: dict, window: int) -> dict:
     """What the encoder's config (`pretraining`) and card say of how it was pretrained."""
     source = data_args.dataset or (str(Path(data_args.data_dir).resolve()) if data_args.data_dir else None)
     return {
@@ -365,7 +369,7 @@ def pretraining_record(prepared, data_args, model_args, args, results: dict) -> 
             "mask_ratio", "mask_pattern", "mask_span_length", "decoder_hidden_size", "decoder_layers",
             "decoder_heads", "contrastive_weight", "normalize_targets", "num_train_epochs",
             "per_device_train_batch_size", "learning_rate", "weight_decay", "seed")},
-        "window_frames": model_args.max_length,
+        "window_frames": window,
         "result": {key: results[key] for key in ("epoch", "global_step", "finished", "train_seconds",
                                                   "nonfinite_steps_skipped", "loss", "reconstruction_loss",
                                                   "contrastive_loss", "contrastive_accuracy") if key in results},
