@@ -1,0 +1,114 @@
+"""A package checkpoint in the Hugging Face Trainer, the way transformers' official audio-classification example
+(examples/pytorch/audio-classification/run_audio_classification.py) fine-tunes it: `freeze_feature_encoder`, the
+loss under gradient accumulation (`num_items_in_batch`), and the example's whole recipe in a process where audio_vit
+cannot be imported, down to `pipeline(..., trust_remote_code=True)` on the folder `trainer.save_model()` wrote.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
+from tests.conftest import tiny_config_kwargs
+
+LABELS = ["zero", "one", "two"]
+# The tiny model reads 16 mel bins x 32 frames: 0.32 s of 8 kHz audio at a 10 ms hop.
+EXTRACTOR = dict(sampling_rate=8000, n_fft=256, hop_length=80, num_mel_bins=16, max_length=32)
+
+
+def tiny_model(**overrides) -> AudioViTForAudioClassification:
+    torch.manual_seed(0)
+    return AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs(**overrides)))
+
+
+FEATURE_ENCODERS = {
+    "patch stem": (dict(), ["embeddings.cls_token", "embeddings.position_embeddings",
+                            "embeddings.patch_embeddings.projection.weight", "embeddings.patch_embeddings.projection.bias"]),
+    "conv stem": (dict(stem="conv", stem_channels=[8, 8], patch_size=(4, 2)),
+                  ["embeddings.cls_token", "embeddings.position_embeddings",
+                   "embeddings.patch_embeddings.projection.weight", "embeddings.patch_embeddings.projection.bias",
+                   "embeddings.patch_embeddings.stem.layers.0.weight", "embeddings.patch_embeddings.stem.layers.1.weight",
+                   "embeddings.patch_embeddings.stem.layers.1.bias", "embeddings.patch_embeddings.stem.layers.3.weight",
+                   "embeddings.patch_embeddings.stem.layers.4.weight", "embeddings.patch_embeddings.stem.layers.4.bias"]),
+    "timm resnet18": (dict(backbone="timm", timm_model_name="resnet18", num_mel_bins=32, max_length=64),
+                      ["timm_backbone.model.conv1.weight", "timm_backbone.model.bn1.weight",
+                       "timm_backbone.model.bn1.bias"]),
+    "timm vit": (dict(backbone="timm", timm_model_name="vit_tiny_patch16_224", num_mel_bins=32, max_length=64,
+                      patch_size=16, timm_kwargs={"embed_dim": 32, "depth": 2, "num_heads": 2}),
+                 ["timm_backbone.model.cls_token", "timm_backbone.model.pos_embed",
+                  "timm_backbone.model.patch_embed.proj.weight", "timm_backbone.model.patch_embed.proj.bias"]),
+}
+
+
+@pytest.mark.parametrize("name", list(FEATURE_ENCODERS))
+def test_freeze_feature_encoder(name, tmp_path):
+    overrides, expected = FEATURE_ENCODERS[name]
+    model = tiny_model(**overrides)
+    model.freeze_feature_encoder()
+    frozen = sorted(n for n, p in model.named_parameters() if not p.requires_grad)
+    assert frozen == sorted(f"audio_vit.{n}" for n in expected)
+    # the batch norms among them keep their running statistics, also after model.train()
+    norms = [m for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d) and f"{n}.weight" in frozen]
+    assert len(norms) == {"conv stem": 2, "timm resnet18": 1}.get(name, 0)
+    statistics = [m.running_mean.clone() for m in norms]
+    model.train()
+    assert all(not m.training for m in norms)
+    mels, frames = model.config.num_mel_bins, model.config.max_length
+    model(torch.randn(4, mels, frames), labels=torch.tensor([0, 1, 2, 0])).loss.backward()
+    assert all(torch.equal(m.running_mean, s) for m, s in zip(norms, statistics))
+    for param_name, param in model.named_parameters():
+        assert (param.grad is None) == (param_name in frozen), param_name  # every trainable parameter learns
+    # the Trainer's optimizer holds no frozen parameter: no update and no weight decay
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[],
+                                                          weight_decay=0.1))
+    trainer.create_optimizer()
+    optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in model.parameters() if p.requires_grad}
+    # unfrozen again by hand, the batch norms train again
+    for param in model.parameters():
+        param.requires_grad_(True)
+    assert all(m.training for m in model.train().modules())
+
+
+@pytest.mark.parametrize("problem", ["single_label", "soft_targets", "multi_label", "regression"])
+def test_loss_with_num_items_in_batch_averages_accumulated_batches_exactly(problem):
+    """What the Trainer does with gradient accumulation: the losses of the small batches, each normalised by the
+    label entries of all of them (`num_items_in_batch`), add up to the loss of the whole batch."""
+    generator = torch.Generator().manual_seed(0)
+    overrides, labels = {}, torch.tensor([0, 2, 1, 1, 0])
+    if problem == "soft_targets":
+        labels = torch.softmax(torch.randn(5, 3, generator=generator), dim=-1)
+    elif problem == "multi_label":
+        overrides, labels = dict(problem_type="multi_label_classification"), (torch.rand(5, 3, generator=generator) > 0.5).float()
+    elif problem == "regression":
+        overrides, labels = dict(num_labels=1, id2label=None, label2id=None), torch.randn(5, generator=generator)
+    model = tiny_model(**overrides).eval()
+    inputs = torch.randn(5, 16, 32, generator=generator)
+    whole = model(inputs, labels=labels).loss
+    num_items = labels.ne(-100).sum()  # the Trainer's count
+    parts = [model(inputs[s], labels=labels[s], num_items_in_batch=num_items).loss for s in (slice(0, 2), slice(2, 5))]
+    torch.testing.assert_close(sum(parts), whole)
+
+
+def test_trainer_gradient_accumulation_takes_the_same_step_as_one_batch(tmp_path):
+    """Batches of 2 accumulated twice move the weights as one batch of 4 (plain SGD, no clipping)."""
+    extractor = AudioViTFeatureExtractor(**EXTRACTOR)
+    generator = torch.Generator().manual_seed(0)
+    examples = [{"input_values": torch.randn(16, 32, generator=generator), "labels": i % 3} for i in range(8)]
+    steps = {}
+    for batch_size, accumulation in [(4, 1), (2, 2)]:
+        model = tiny_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+        args = TrainingArguments(output_dir=str(tmp_path / str(batch_size)), use_cpu=True, report_to=[], seed=0,
+                                 per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
+                                 max_steps=1, optim="sgd", learning_rate=1.0, max_grad_norm=0.0, save_strategy="no",
+                                 lr_scheduler_type="constant")
+        trainer = Trainer(model=model, args=args, train_dataset=examples, processing_class=extractor)
+        assert isinstance(trainer.data_collator, DataCollatorWithPadding)  # the default: it calls extractor.pad
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        trainer.train()
+        steps[batch_size] = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+    for name, step in steps[4].items():
+        torch.testing.assert_close(steps[2][name], step, atol=1e-6, rtol=1e-4, msg=name)
+    assert any(step.abs().max() > 0 for step in steps[4].values())
