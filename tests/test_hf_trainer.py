@@ -5,7 +5,11 @@ cannot be imported, down to `pipeline(..., trust_remote_code=True)` on the folde
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from torch import nn
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
@@ -112,3 +116,59 @@ def test_trainer_gradient_accumulation_takes_the_same_step_as_one_batch(tmp_path
     for name, step in steps[4].items():
         torch.testing.assert_close(steps[2][name], step, atol=1e-6, rtol=1e-4, msg=name)
     assert any(step.abs().max() > 0 for step in steps[4].values())
+
+
+@pytest.fixture(scope="module")
+def package_checkpoint(tmp_path_factory):
+    """A model folder as the package saves it (weights, config, feature extractor and their code)."""
+    folder = tmp_path_factory.mktemp("checkpoint") / "tiny-fsdd"
+    torch.manual_seed(0)
+    AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs())).save_pretrained(folder)
+    AudioViTFeatureExtractor(**EXTRACTOR, mean=-45.0, std=18.0).save_pretrained(folder)
+    return folder
+
+
+class FakeAudioDecoder:
+    """What the pipeline reads of torchcodec's `AudioDecoder`, the object datasets 5 gives for an `Audio` column."""
+
+    def __init__(self, waveform: np.ndarray, sampling_rate: int):
+        self.samples = SimpleNamespace(data=torch.from_numpy(np.atleast_2d(waveform)), sample_rate=sampling_rate)
+
+    def get_all_samples(self):
+        return self.samples
+
+
+def test_evaluate_evaluator_with_the_package_pipeline(package_checkpoint, fsdd_clips, monkeypatch):
+    """evaluate's evaluator("audio-classification") on the package's pipeline, with the README's workaround."""
+    import datasets
+    import evaluate
+    import transformers
+
+    from audio_vit import audio_classification_pipeline
+    from audio_vit.metrics import metric_path
+
+    classifier = audio_classification_pipeline(str(package_checkpoint))
+    waveforms = [sf.read(path, dtype="float32")[0] for path in fsdd_clips[:6]]
+    # datasets' decoded audio is read as it is: (channels, samples) at its own rate, downmixed and resampled
+    stereo = np.stack([waveforms[0], 0.5 * waveforms[0]])
+    assert classifier(FakeAudioDecoder(stereo, 8000), top_k=3) == classifier(stereo.mean(0), top_k=3)
+    assert classifier(FakeAudioDecoder(waveforms[1], 8000), top_k=3) == classifier(waveforms[1], top_k=3)
+
+    references = [0, 1, 2, 0, 1, 2]
+    data = datasets.Dataset.from_dict(
+        {"audio": [{"array": w, "sampling_rate": 8000} for w in waveforms], "label": references},
+        features=datasets.Features({"audio": {"array": datasets.Sequence(datasets.Value("float32")),
+                                              "sampling_rate": datasets.Value("int64")},
+                                    "label": datasets.ClassLabel(names=LABELS)}))
+    task = evaluate.evaluator("audio-classification")
+    options = dict(model_or_pipeline=classifier, data=data, metric=evaluate.load(metric_path("accuracy")),
+                   input_column="audio", label_column="label", label_mapping=classifier.model.config.label2id)
+    # The outside cause the README names: evaluate 0.4.6 checks isinstance(..., transformers.TFPreTrainedModel), which
+    # transformers 5 removed. If this starts to pass, evaluate is fixed: drop the workaround from the README.
+    assert not hasattr(transformers, "TFPreTrainedModel")
+    with pytest.raises(AttributeError, match="TFPreTrainedModel"):
+        task.compute(**options)
+    monkeypatch.setattr(transformers, "TFPreTrainedModel", type("TFPreTrainedModel", (), {}), raising=False)
+    results = task.compute(**options)
+    predicted = [classifier.model.config.label2id[classifier(w, top_k=1)[0]["label"]] for w in waveforms]
+    assert results["accuracy"] == np.mean(np.array(predicted) == references)
