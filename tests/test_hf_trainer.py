@@ -5,6 +5,10 @@ cannot be imported, down to `pipeline(..., trust_remote_code=True)` on the folde
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -118,6 +122,122 @@ def test_trainer_gradient_accumulation_takes_the_same_step_as_one_batch(tmp_path
     assert any(step.abs().max() > 0 for step in steps[4].values())
 
 
+# The official example's steps (transformers 5.x), without its argument parsing and with the waveforms given as arrays
+# instead of decoded by datasets' Audio feature (which needs torchcodec and FFmpeg; the example's README command does
+# that). audio_vit is made unimportable first, as on a machine where it is not installed: anything that tries to
+# import it fails, and the attempt is reported.
+EXAMPLE_RECIPE = r'''
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    attempts = []
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "audio_vit":
+            self.attempts.append(name)
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+
+import json
+from random import randint
+
+import datasets
+import numpy as np
+import soundfile as sf
+import torch
+from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Trainer,
+                          TrainingArguments, pipeline, set_seed)
+
+model_dir, clips_file, output_dir = sys.argv[1:4]
+clips = json.loads(open(clips_file).read())
+labels = sorted({clip["label"] for clip in clips["train"]}, key=["zero", "one", "two"].index)
+features = datasets.Features({"audio": {"array": datasets.Sequence(datasets.Value("float32")),
+                                        "sampling_rate": datasets.Value("int64")},
+                              "label": datasets.ClassLabel(names=labels)})
+raw_datasets = datasets.DatasetDict({
+    split: datasets.Dataset.from_dict({
+        "audio": [{"array": sf.read(c["path"], dtype="float32")[0], "sampling_rate": 8000} for c in clips[split]],
+        "label": [labels.index(c["label"]) for c in clips[split]]}, features=features)
+    for split in ("train", "eval")})
+set_seed(0)
+
+feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir, return_attention_mask=True, trust_remote_code=True)
+model_input_name = feature_extractor.model_input_names[0]
+max_length_seconds = 0.5
+
+def random_subsample(wav, max_length, sample_rate=16000):
+    sample_length = int(round(sample_rate * max_length))
+    if len(wav) <= sample_length:
+        return wav
+    random_offset = randint(0, len(wav) - sample_length - 1)
+    return wav[random_offset : random_offset + sample_length]
+
+def train_transforms(batch):
+    subsampled_wavs = [random_subsample(audio["array"], max_length=max_length_seconds,
+                                        sample_rate=feature_extractor.sampling_rate) for audio in batch["audio"]]
+    inputs = feature_extractor(subsampled_wavs, sampling_rate=feature_extractor.sampling_rate)
+    return {model_input_name: inputs.get(model_input_name), "labels": list(batch["label"])}
+
+def val_transforms(batch):
+    wavs = [audio["array"] for audio in batch["audio"]]
+    inputs = feature_extractor(wavs, sampling_rate=feature_extractor.sampling_rate)
+    return {model_input_name: inputs.get(model_input_name), "labels": list(batch["label"])}
+
+label2id = {label: str(i) for i, label in enumerate(labels)}
+id2label = {str(i): label for i, label in enumerate(labels)}
+
+def compute_metrics(eval_pred):
+    predictions = np.argmax(eval_pred.predictions, axis=1)
+    return {"accuracy": float((predictions == eval_pred.label_ids).mean())}
+
+config = AutoConfig.from_pretrained(model_dir, num_labels=len(labels), label2id=label2id, id2label=id2label,
+                                    finetuning_task="audio-classification", trust_remote_code=True)
+model = AutoModelForAudioClassification.from_pretrained(model_dir, config=config, trust_remote_code=True,
+                                                        ignore_mismatched_sizes=False)
+model.freeze_feature_encoder()
+frozen = {name: p.detach().clone() for name, p in model.named_parameters() if not p.requires_grad}
+trainable = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+raw_datasets["train"].set_transform(train_transforms, output_all_columns=False)
+raw_datasets["eval"].set_transform(val_transforms, output_all_columns=False)
+
+training_args = TrainingArguments(
+    output_dir=output_dir, do_train=True, do_eval=True, remove_unused_columns=False, use_cpu=True, report_to=[],
+    per_device_train_batch_size=4, gradient_accumulation_steps=2, per_device_eval_batch_size=4, max_steps=3,
+    learning_rate=3e-3, logging_steps=1, save_strategy="no", seed=0, dataloader_num_workers=0)
+trainer = Trainer(model=model, args=training_args, train_dataset=raw_datasets["train"],
+                  eval_dataset=raw_datasets["eval"], compute_metrics=compute_metrics, processing_class=feature_extractor)
+optimized = {id(p) for group in trainer.create_optimizer().param_groups for p in group["params"]}
+train_result = trainer.train()
+trainer.save_model()
+metrics = trainer.evaluate()
+
+# Predictions of the trained model in memory, then of the saved folder through transformers' own pipeline.
+eval_clips = [sf.read(c["path"], dtype="float32")[0] for c in clips["eval"]]
+model.eval()
+with torch.no_grad():
+    before = []
+    for clip in eval_clips:
+        probabilities = model(**feature_extractor(clip, sampling_rate=8000, return_tensors="pt")).logits.softmax(-1)[0]
+        before.append({"id": int(probabilities.argmax()), "score": float(probabilities.max())})
+classifier = pipeline("audio-classification", model=output_dir, trust_remote_code=True)
+after = [classifier(clip, top_k=1)[0] for clip in eval_clips]
+print(json.dumps({
+    "not_installed_attempts": NotInstalled.attempts,
+    "modules": sorted({type(model).__module__.split(".")[0], type(feature_extractor).__module__.split(".")[0]}),
+    "collator": type(trainer.data_collator).__name__,
+    "frozen": sorted(frozen), "frozen_unchanged": all(torch.equal(frozen[n], p) for n, p in model.named_parameters() if n in frozen),
+    "trainable_changed": sorted(n for n, p in model.named_parameters() if n in trainable and not torch.equal(trainable[n], p)),
+    "optimizer_holds_frozen": any(id(p) in optimized for p in model.parameters() if not p.requires_grad),
+    "losses": [entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
+    "global_step": train_result.global_step, "eval_accuracy": metrics.get("eval_accuracy"),
+    "saved_files": sorted(p for p in __import__("os").listdir(output_dir)),
+    "saved_id2label": json.load(open(f"{output_dir}/config.json"))["id2label"],
+    "before": before, "after": after,
+}))
+'''
+
+
 @pytest.fixture(scope="module")
 def package_checkpoint(tmp_path_factory):
     """A model folder as the package saves it (weights, config, feature extractor and their code)."""
@@ -126,6 +246,44 @@ def package_checkpoint(tmp_path_factory):
     AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs())).save_pretrained(folder)
     AudioViTFeatureExtractor(**EXTRACTOR, mean=-45.0, std=18.0).save_pretrained(folder)
     return folder
+
+
+def test_official_example_recipe_fine_tunes_a_checkpoint_without_audio_vit(package_checkpoint, fsdd_dir, tmp_path):
+    # digits 0-2 of three speakers: 12 training and 6 evaluation clips
+    clips = {"train": [], "eval": []}
+    for digit, label in enumerate(LABELS):
+        for speaker in ("george", "jackson", "lucas"):
+            for take in range(3):
+                split = "eval" if take == 0 and speaker != "lucas" else "train"
+                clips[split].append({"path": str(fsdd_dir / "recordings" / f"{digit}_{speaker}_{take}.flac"), "label": label})
+    (tmp_path / "clips.json").write_text(json.dumps(clips))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               HF_MODULES_CACHE=str(tmp_path / "modules"), HF_DATASETS_CACHE=str(tmp_path / "datasets"))
+    output_dir = tmp_path / "fine-tuned"
+    result = subprocess.run([sys.executable, "-c", EXAMPLE_RECIPE, str(package_checkpoint), str(tmp_path / "clips.json"),
+                             str(output_dir)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["not_installed_attempts"] == []
+    assert report["modules"] == ["transformers_modules"]  # model and extractor are the checkpoint's own code
+    assert report["collator"] == "DataCollatorWithPadding"
+    assert "audio_vit.embeddings.patch_embeddings.projection.weight" in report["frozen"]
+    assert report["frozen_unchanged"] and not report["optimizer_holds_frozen"]
+    assert "classifier.1.weight" in report["trainable_changed"] and any(
+        name.startswith("audio_vit.layers.") for name in report["trainable_changed"])
+    assert report["global_step"] == 3 and len(report["losses"]) == 3
+    # a mean per example (not summed over the 2 accumulated batches): near ln(3) for a fresh 3-class head
+    assert all(0.5 < loss < 2.0 for loss in report["losses"]), report["losses"]
+    assert report["eval_accuracy"] is not None and 0.0 <= report["eval_accuracy"] <= 1.0
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "configuration_audio_vit.py",
+            "modeling_audio_vit.py", "modeling_spectrogram_embeddings.py", "modeling_utils.py",
+            "feature_extraction_audio_vit.py", "raw_audio_input.py", "log_mel_frontends.py",
+            "audio_utils.py"} <= set(report["saved_files"])
+    assert report["saved_id2label"] == {"0": "zero", "1": "one", "2": "two"}
+    # the in-memory config keeps the example's string keys ("0"); the saved one is read back by the pipeline
+    assert [p["label"] for p in report["after"]] == [report["saved_id2label"][str(p["id"])] for p in report["before"]]
+    np.testing.assert_allclose([p["score"] for p in report["after"]], [p["score"] for p in report["before"]], atol=1e-5)
 
 
 class FakeAudioDecoder:
