@@ -386,7 +386,9 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         if self.distillation_classifier is not None:
             class_logits, distillation_logits = logits, self.distillation_classifier(outputs.last_hidden_state[:, 1])
             logits = (class_logits + distillation_logits) / 2
-        loss = self.compute_loss(logits, labels, num_items_in_batch) if labels is not None else None
+        loss = None
+        if labels is not None:  # the count only when given: a compute_loss(logits, labels) override keeps working
+            loss = self.compute_loss(logits, labels, *(() if num_items_in_batch is None else (num_items_in_batch,)))
         if not return_dict:
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
             return ((loss,) + output) if loss is not None else output
