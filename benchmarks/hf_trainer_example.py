@@ -108,6 +108,8 @@ def main(argv=None) -> int:
                         help="--freeze_feature_encoder values the example runs with")
     parser.add_argument("--num-processes", type=int, default=1, help="> 1: the example under accelerate launch")
     args = parser.parse_args(argv)
+    if args.example:
+        args.example = str(Path(args.example).resolve())  # the example runs from OUT/run
     out = args.output_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     start, audiofolder = out / "start", out / "fsdd-audiofolder"
