@@ -252,8 +252,12 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
             truncation (`bool`, defaults to `False`): cut examples to `max_length` frames (the frames kept are
                 those of the extractor's own truncation).
             pad_to_multiple_of (`int`, *optional*): round the padded length up to a multiple of this many frames.
-            return_attention_mask (`bool`, *optional*): return `attention_mask` `(batch, frames)`, 1 on an
-                example's own frames (or where its own mask says so), 0 on the frames added here. Defaults to
+            return_attention_mask (`bool`, *optional*): return `attention_mask` `(batch, frames)`: an example's
+                own mask, 0 on the frames added here. An example without a mask (the official example's transforms
+                drop it) gets one from its frames: 0 on the trailing frames that are exactly this extractor's frames
+                of pure padding (what a clip padded to `max_length` ends with), 1 before them; that is the mask the
+                extractor gives, to within one frame with the librosa frontend (where the frames whose window reaches
+                the clip's end stop can only be told to a hop), exactly with kaldi. Defaults to
                 `self.return_attention_mask`, or `True` when the examples carry a mask.
             return_tensors (`"pt"`, `"np"` or `None`, defaults to `None`): as in `__call__`.
         """
@@ -270,7 +274,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         columns = _feature_columns(processed_features)
         values = [self._feature_array(value, i) for i, value in enumerate(columns.pop("input_values"))]
         masks = columns.pop("attention_mask", None)
-        masks = [np.ones(v.shape[1], dtype=np.int32) for v in values] if masks is None else [
+        masks = [self._inferred_mask(v) for v in values] if masks is None else [
             _mask_array(mask, i, v.shape[1]) for i, (mask, v) in enumerate(zip(masks, values))]
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask or "attention_mask" in _first_keys(processed_features)
@@ -314,6 +318,27 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 "pads computed features; for waveforms call the extractor itself"
             )
         return value
+
+    def _inferred_mask(self, value: np.ndarray) -> np.ndarray:
+        """`(frames,)` int32 mask of features given without one (see `pad`'s `return_attention_mask`)."""
+        frames = value.shape[1]
+        padding = self._padding_frame(value, np.ones(frames, dtype=bool))
+        # 1e-3 (normalised units, or dB) is far above float rounding and far below any real frame's distance
+        is_padding = np.all(np.abs(value - padding[:, None]) <= 1e-3, axis=0)  # (frames,)
+        first_padding = frames
+        while first_padding > 0 and is_padding[first_padding - 1]:
+            first_padding -= 1
+        valid = first_padding
+        if self.frontend != "kaldi" and first_padding < frames:
+            # The first frame of pure padding is the first whose window (frame_length samples centred in n_fft) starts
+            # after the clip: the clip has between first_padding * hop - half - hop (exclusive) and
+            # first_padding * hop - half samples (half: half the window); take the middle.
+            half = self._frame_length() // 2
+            num_samples = first_padding * self.hop_length - half - self.hop_length // 2
+            valid = min(first_padding, max(1, int(self.frames_for(max(1, num_samples)))))
+        mask = np.zeros(frames, dtype=np.int32)
+        mask[:valid] = 1
+        return mask
 
     def _padding_frame(self, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """`(num_mel_bins,)`: the frame this extractor computes from padding only, for the clip whose features are

@@ -391,14 +391,23 @@ def test_pad_of_features_at_max_length_equals_the_extractor_on_the_batch(clips):
     batch = DataCollatorWithPadding(fe)(examples)
     expected = fe(clips, sampling_rate=FSDD_RATE, return_tensors="pt")
     assert torch.equal(batch["input_values"], expected["input_values"])
-    assert torch.equal(batch["attention_mask"], torch.ones(len(clips), fe.max_length, dtype=torch.int32))
     assert batch["labels"].tolist() == [i % 3 for i in range(len(clips))]
+    # the example drops the mask: pad finds it again from the trailing frames of pure padding, to within a frame
+    valid, inferred = expected["attention_mask"].sum(1), batch["attention_mask"].sum(1)
+    assert (valid < fe.max_length).all() and (inferred - valid).abs().max() <= 1, (valid, inferred)
+    assert torch.equal(batch["attention_mask"], (torch.arange(fe.max_length) < inferred[:, None]).to(torch.int32))
     # with each example's own mask kept, the batch mask is the extractor's
     examples = [dict(fe(clip, sampling_rate=FSDD_RATE, return_attention_mask=True)) for clip in clips]
     examples = [{key: value[0] for key, value in example.items()} for example in examples]
     batch = fe.pad(examples, return_tensors="pt")
     assert torch.equal(batch["input_values"], expected["input_values"])
     assert torch.equal(batch["attention_mask"], expected["attention_mask"])
+    # kaldi's padded frames are exact zeros: the mask found again is the extractor's
+    kaldi = AudioViTFeatureExtractor(**dict(SMALL, win_length=200, frontend="kaldi", mean=4.0, std=3.0))
+    expected = kaldi(clips, sampling_rate=FSDD_RATE, return_attention_mask=True, return_tensors="pt")
+    found = kaldi.pad([{"input_values": kaldi(clip, sampling_rate=FSDD_RATE)["input_values"][0]} for clip in clips],
+                      return_attention_mask=True, return_tensors="pt")
+    assert torch.equal(found["attention_mask"], expected["attention_mask"])
 
 
 @pytest.mark.parametrize("frontend", ["librosa", "kaldi"])

@@ -208,6 +208,7 @@ training_args = TrainingArguments(
 trainer = Trainer(model=model, args=training_args, train_dataset=raw_datasets["train"],
                   eval_dataset=raw_datasets["eval"], compute_metrics=compute_metrics, processing_class=feature_extractor)
 optimized = {id(p) for group in trainer.create_optimizer().param_groups for p in group["params"]}
+first_batch = next(iter(trainer.get_train_dataloader()))  # the transforms drop the mask; the collator finds it again
 train_result = trainer.train()
 trainer.save_model()
 metrics = trainer.evaluate()
@@ -226,6 +227,7 @@ print(json.dumps({
     "not_installed_attempts": NotInstalled.attempts,
     "modules": sorted({type(model).__module__.split(".")[0], type(feature_extractor).__module__.split(".")[0]}),
     "collator": type(trainer.data_collator).__name__,
+    "train_batch": {key: list(value.shape) for key, value in first_batch.items()},
     "frozen": sorted(frozen), "frozen_unchanged": all(torch.equal(frozen[n], p) for n, p in model.named_parameters() if n in frozen),
     "trainable_changed": sorted(n for n, p in model.named_parameters() if n in trainable and not torch.equal(trainable[n], p)),
     "optimizer_holds_frozen": any(id(p) in optimized for p in model.parameters() if not p.requires_grad),
@@ -268,6 +270,7 @@ def test_official_example_recipe_fine_tunes_a_checkpoint_without_audio_vit(packa
     assert report["not_installed_attempts"] == []
     assert report["modules"] == ["transformers_modules"]  # model and extractor are the checkpoint's own code
     assert report["collator"] == "DataCollatorWithPadding"
+    assert report["train_batch"] == {"input_values": [4, 16, 32], "attention_mask": [4, 32], "labels": [4]}
     assert "audio_vit.embeddings.patch_embeddings.projection.weight" in report["frozen"]
     assert report["frozen_unchanged"] and not report["optimizer_holds_frozen"]
     assert "classifier.1.weight" in report["trainable_changed"] and any(
