@@ -23,7 +23,9 @@ Steps (`--steps`, in this order; one whose output folder exists is skipped, so a
   weight decay, batch 32, random 1 s crops); it evaluates on the test split (`--eval_split_name test`).
   `--num-processes 2` runs it under `accelerate launch --multi_gpu --num_processes 2` (gloo on a CPU), each process
   with half the batch -> OUT/example-...-2proc.
-- `evaluate`: `audio-vit evaluate --split test` of every folder above (one scorer for all) -> OUT/results.json.
+- `evaluate`: `audio-vit evaluate --split test` of every folder above (one scorer for all), and the accuracy of
+  transformers' own `pipeline("audio-classification", trust_remote_code=True)` on the same test clips, in a process
+  that does not import audio_vit -> OUT/results.json.
 
 The example loads its metric with `evaluate.load("accuracy")`, which downloads a script from the Hub; it runs here
 from OUT/run, where `accuracy/accuracy.py` (the package's copy of that script) makes the load work offline.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -76,6 +79,28 @@ def build_audiofolder(out: Path) -> dict[str, int]:
             target.symlink_to(Path(paths[row]).resolve())
     partial.rename(out)
     return {split: len(rows) for split, rows in split_rows.items()}
+
+
+# transformers' own pipeline on the folder, through its code files (trust_remote_code), on the audiofolder's test clips
+PIPELINE_ACCURACY = """
+import json, sys
+from pathlib import Path
+import soundfile as sf
+from transformers import pipeline
+folder, test_dir = sys.argv[1:3]
+classifier = pipeline("audio-classification", model=folder, trust_remote_code=True)
+clips = sorted(Path(test_dir).glob("*/*.flac"))
+hits = [classifier(sf.read(clip, dtype="float32")[0], top_k=1)[0]["label"] == clip.parent.name for clip in clips]
+assert "audio_vit" not in sys.modules
+print(json.dumps(sum(hits) / len(hits)))
+"""
+
+
+def pipeline_accuracy(folder: Path, audiofolder: Path) -> float:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", PIPELINE_ACCURACY, str(folder), str(audiofolder / "test")],
+                          check=True, capture_output=True, text=True, env=env, cwd=folder.parent)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def example_command(args, start: Path, audiofolder: Path, output_dir: Path, freeze: bool, seed: int) -> list[str]:
@@ -164,15 +189,17 @@ def main(argv=None) -> int:
             example_eval = folder / "eval_results.json"
             results[folder.name] = {
                 "accuracy": scores["accuracy"], "f1": scores["f1"], "seconds": seconds.get(folder.name),
+                "pipeline_accuracy": pipeline_accuracy(folder, audiofolder),
                 "example_eval_accuracy": json.loads(example_eval.read_text())["eval_accuracy"] if example_eval.is_file() else None,
             }
             (out / "results.json").write_text(json.dumps(results, indent=1))
-        print("| model folder | test accuracy (audio-vit evaluate) | the example's own eval accuracy | seconds |")
-        print("| --- | --- | --- | --- |")
+        print("| model folder | audio-vit evaluate | transformers pipeline (trust_remote_code) | the example's own eval "
+              "| seconds |")
+        print("| --- | --- | --- | --- | --- |")
         for name, row in results.items():
             own = "" if row["example_eval_accuracy"] is None else f"{100 * row['example_eval_accuracy']:.2f}%"
             took = "" if row["seconds"] is None else f"{row['seconds']:.0f}"
-            print(f"| {name} | {100 * row['accuracy']:.2f}% | {own} | {took} |")
+            print(f"| {name} | {100 * row['accuracy']:.2f}% | {100 * row['pipeline_accuracy']:.2f}% | {own} | {took} |")
     return 0
 
 
