@@ -8,6 +8,7 @@ CLS / distillation tokens, positions) is in `modeling_spectrogram_embeddings.py`
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -156,6 +157,12 @@ class AudioViTModel(AudioViTPreTrainedModel):
     def get_classifier(self) -> list[nn.Module]:
         return []  # the bare encoder has no head
 
+    def feature_encoder_parameter_names(self) -> set[str]:
+        """Names of the feature encoder's parameters: the stem of `group_matcher()` (depth 0), i.e. all of
+        `embeddings` (the conv stem or the patch projection, the CLS / distillation tokens and the positions)."""
+        stem = re.compile(self._GROUP_MATCHER["stem"])
+        return {name for name, _ in self.named_parameters() if stem.match(name)}
+
     def _encode(self, input_values, attention_mask=None, output_hidden_states=False):
         tokens, grid = self.embeddings(input_values)
         token_mask = None
@@ -243,6 +250,11 @@ class AudioViTTimmModel(AudioViTModel):
     def get_classifier(self) -> list[nn.Module]:
         return self.timm_backbone.get_classifier()
 
+    def feature_encoder_parameter_names(self) -> set[str]:
+        """Names of the parameters timm's `group_matcher()` puts in the stem (depth 0): ViT / DeiT their patch
+        embedding, class (and distillation) token and positions; ResNet `conv1` / `bn1`; EfficientNet `conv_stem` / `bn1`."""
+        return {f"timm_backbone.{name}" for name, depth in self.timm_backbone.layer_ids().items() if depth == 0}
+
     def forward_head(self, last_hidden_state: torch.Tensor) -> torch.Tensor:
         """Logits `(B, num_labels)` from timm's own head."""
         return self.timm_backbone.forward_head(last_hidden_state)
@@ -274,6 +286,11 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
     """AudioViT with a linear classification head on the pooled embedding (timm networks: their own head)."""
 
     _auto_class = "AutoModelForAudioClassification"  # as register_for_auto_class() sets it
+    # The Trainer passes `num_items_in_batch` (its count of label entries in the accumulated batch, over all
+    # processes) and then neither divides the loss by the accumulation steps nor averages it over processes:
+    # `compute_loss` normalises by that count instead.
+    accepts_loss_kwargs = True
+    _frozen_batch_norms: tuple[nn.Module, ...] = ()  # set by freeze_feature_encoder
 
     def __init__(self, config: AudioViTConfig):
         super().__init__(config)
@@ -290,6 +307,38 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
             self.distillation_classifier = nn.Sequential(nn.Dropout(config.classifier_dropout),
                                                          nn.Linear(config.hidden_size, config.num_labels))
         self.post_init()
+
+    def freeze_feature_encoder(self) -> None:
+        """Stop training the feature encoder, the part that turns the spectrogram into tokens or early features, as
+        transformers' audio models (wav2vec2, ...) do for their waveform encoder and the official audio-classification
+        example does by default (`--freeze_feature_encoder True`).
+
+        Frozen: the stem `group_matcher()` declares (`feature_encoder_parameter_names()`). For the scratch ViT with the
+        patch stem that is the patch projection; with the conv stem (`stem="conv"`) also the stem's convolutions and
+        batch norms; in both the CLS (and distillation) token and the positions. For a timm backbone it is timm's stem
+        group (ViT: patch embedding, class token, positions; ResNet: `conv1` / `bn1`; EfficientNet: `conv_stem` /
+        `bn1`). The blocks and the head stay trainable.
+
+        The frozen parameters get `requires_grad=False`, hence no gradient; the Trainer's optimizer leaves them out (no
+        update and no weight decay), and AdamW skips a parameter whose `.grad` is None. The batch norms among them stay
+        in eval mode, also after `model.train()`, so their running statistics, and the features, do not change.
+        """
+        names = {f"audio_vit.{name}" for name in self.audio_vit.feature_encoder_parameter_names()}
+        for name, param in self.named_parameters():
+            if name in names:
+                param.requires_grad_(False)
+        self._frozen_batch_norms = tuple(
+            module for name, module in self.named_modules()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and f"{name}.weight" in names
+        )
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self._frozen_batch_norms:  # as long as they stay frozen (see `freeze_feature_encoder`)
+            if not any(param.requires_grad for param in module.parameters()):
+                module.eval()
+        return self
 
     def no_weight_decay(self) -> set[str]:
         return {f"audio_vit.{name}" for name in self.audio_vit.no_weight_decay()}
@@ -314,12 +363,16 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
         r"""
         labels (`torch.Tensor`, *optional*): class ids `(batch,)` for single-label classification, soft targets
             `(batch, num_labels)` (e.g. from mixup), multi-hot floats `(batch, num_labels)` when
             `config.problem_type == "multi_label_classification"`, or values for regression (`num_labels == 1`).
+        num_items_in_batch (`int` or `torch.Tensor`, *optional*): what the Hugging Face Trainer passes with
+            gradient accumulation or several processes: the label entries of the whole accumulated batch. The loss
+            is then this batch's summed loss over that count (see `compute_loss`); unset, the mean over the batch.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.audio_vit(
@@ -333,7 +386,9 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
         if self.distillation_classifier is not None:
             class_logits, distillation_logits = logits, self.distillation_classifier(outputs.last_hidden_state[:, 1])
             logits = (class_logits + distillation_logits) / 2
-        loss = self.compute_loss(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:  # the count only when given: a compute_loss(logits, labels) override keeps working
+            loss = self.compute_loss(logits, labels, *(() if num_items_in_batch is None else (num_items_in_batch,)))
         if not return_dict:
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
             return ((loss,) + output) if loss is not None else output
@@ -342,27 +397,42 @@ class AudioViTForAudioClassification(AudioViTPreTrainedModel):
                                             class_logits=class_logits, distillation_logits=distillation_logits)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor,
+                     num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of `logits` against `labels` (see `forward`): the mean over the batch, or, given the Trainer's
+        `num_items_in_batch` (its count of label entries, `labels.ne(-100).sum()` over the accumulated batches),
+        the sum over this batch divided by that count, so that accumulated and distributed batches average exactly.
+        A soft-target row holds `num_labels` entries of that count but is one example."""
         labels = labels.to(logits.device)
+        reduction = "mean" if num_items_in_batch is None else "sum"
         problem_type = self.config.problem_type
         if problem_type is None:
             # Float (B, num_labels) targets are soft labels (mixup), not multi-label: that must be asked for.
             problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
+        examples_per_item = 1
         if problem_type == "regression":
-            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1))
-        if problem_type == "multi_label_classification":
+            loss = F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(-1), reduction=reduction)
+        elif problem_type == "multi_label_classification":
             if labels.shape != logits.shape:
                 raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
-            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        if labels.is_floating_point():
+            loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction=reduction)
+        elif labels.is_floating_point():
             if labels.shape != logits.shape:
                 raise ValueError(f"soft targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
-            return F.cross_entropy(logits.float(), labels.float())
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
-            raise ValueError(
-                f"labels must be class ids in [0, {self.num_labels - 1}]; got min {int(labels.min())}, max {int(labels.max())}"
-            )
-        return F.cross_entropy(logits.float(), labels.view(-1))
+            loss = F.cross_entropy(logits.float(), labels.float(), reduction=reduction)
+            examples_per_item = 1 / self.num_labels
+        else:
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
+                raise ValueError(
+                    f"labels must be class ids in [0, {self.num_labels - 1}]; got min {int(labels.min())}, "
+                    f"max {int(labels.max())}"
+                )
+            loss = F.cross_entropy(logits.float(), labels.view(-1), reduction=reduction)
+        if num_items_in_batch is None:
+            return loss
+        if torch.is_tensor(num_items_in_batch):
+            num_items_in_batch = num_items_in_batch.to(loss.device)
+        return loss / (num_items_in_batch * examples_per_item)
 
 
 __all__ = ["AudioViTClassifierOutput", "AudioViTPreTrainedModel", "AudioViTModel", "AudioViTTimmModel", "AudioViTForAudioClassification"]

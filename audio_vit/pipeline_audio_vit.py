@@ -21,13 +21,19 @@ from .audio_utils import resample, to_mono
 
 class AudioViTAudioClassificationPipeline(AudioClassificationPipeline):
     """Drop-in `AudioClassificationPipeline`: local files and bytes are decoded with soundfile (fallbacks in
-    `audio_vit.audio_io`), multichannel audio is downmixed and other sampling rates are resampled with soxr
+    `audio_vit.audio_io`), datasets' decoded audio (torchcodec `AudioDecoder`) is read as it is, multichannel
+    audio is downmixed and other sampling rates are resampled with soxr
     (`audio_vit.audio_utils`). A recording longer than the model's window is judged on all of it (the
     window logits are averaged, `audio_vit.inference.whole_clip_logits`), and a shorter one is padded with
     masked silence; scoring (softmax, or sigmoid for multi-label models) is transformers' own."""
 
     def preprocess(self, inputs):
         target_rate = self.feature_extractor.sampling_rate
+        if hasattr(inputs, "get_all_samples"):
+            # A torchcodec AudioDecoder: what datasets 5 gives for an `Audio` column (and evaluate's evaluator passes
+            # on). transformers' own pipeline turns it into a (channels, samples) tensor it then refuses.
+            samples = inputs.get_all_samples()
+            inputs = {"raw": samples.data, "sampling_rate": samples.sample_rate}
         if isinstance(inputs, str) and not inputs.startswith(("http://", "https://")):
             waveform, rate = load_audio(inputs)
             inputs = {"raw": waveform, "sampling_rate": rate}

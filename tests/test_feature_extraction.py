@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+from transformers.feature_extraction_utils import BatchFeature
 from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging as hf_logging
 
@@ -309,8 +310,6 @@ def test_bad_parameters_are_refused():
         with pytest.raises(ValueError, match=message):
             AudioViTFeatureExtractor(**kwargs)
     fe = AudioViTFeatureExtractor()
-    with pytest.raises(NotImplementedError, match="pads waveforms"):  # HF's pad would pad the mel axis
-        fe.pad({"input_values": [np.zeros((64, 10))]})
     with pytest.raises(ValueError, match="padding='sideways'"):
         fe(np.zeros(1600, dtype=np.float32), sampling_rate=16000, padding="sideways")
 
@@ -369,3 +368,126 @@ def test_large_batches_are_computed_in_chunks_with_the_same_result(clips, monkey
     chunked = fe(clips, sampling_rate=FSDD_RATE, return_tensors="np")
     np.testing.assert_array_equal(chunked["input_values"], whole["input_values"])
     np.testing.assert_array_equal(chunked["attention_mask"], whole["attention_mask"])
+
+
+# ----------------------------------------------------------------------------------------------
+# pad(): what transformers' DataCollatorWithPadding (the Trainer's default collator) calls
+# ----------------------------------------------------------------------------------------------
+
+
+def tail_frames(fe) -> int:
+    """Frames after a clip's last valid frame whose librosa window still reaches the clip (see `pad`)."""
+    return fe.n_fft // 2 // fe.hop_length + 1
+
+
+def test_pad_of_features_at_max_length_equals_the_extractor_on_the_batch(clips):
+    """The official audio-classification example: each example computed alone with the extractor's defaults
+    (padding to max_length), then collated by DataCollatorWithPadding."""
+    from transformers import DataCollatorWithPadding
+
+    fe = AudioViTFeatureExtractor(**dict(SMALL, mean=-40.0, std=15.0, return_attention_mask=True))
+    examples = [{"input_values": fe(clip, sampling_rate=FSDD_RATE)["input_values"][0], "labels": i % 3}
+                for i, clip in enumerate(clips)]
+    batch = DataCollatorWithPadding(fe)(examples)
+    expected = fe(clips, sampling_rate=FSDD_RATE, return_tensors="pt")
+    assert torch.equal(batch["input_values"], expected["input_values"])
+    assert batch["labels"].tolist() == [i % 3 for i in range(len(clips))]
+    # the example drops the mask: pad finds it again from the trailing frames of pure padding, to within a frame
+    valid, inferred = expected["attention_mask"].sum(1), batch["attention_mask"].sum(1)
+    assert (valid < fe.max_length).all() and (inferred - valid).abs().max() <= 1, (valid, inferred)
+    assert torch.equal(batch["attention_mask"], (torch.arange(fe.max_length) < inferred[:, None]).to(torch.int32))
+    # with each example's own mask kept, the batch mask is the extractor's
+    examples = [dict(fe(clip, sampling_rate=FSDD_RATE, return_attention_mask=True)) for clip in clips]
+    examples = [{key: value[0] for key, value in example.items()} for example in examples]
+    batch = fe.pad(examples, return_tensors="pt")
+    assert torch.equal(batch["input_values"], expected["input_values"])
+    assert torch.equal(batch["attention_mask"], expected["attention_mask"])
+    # kaldi's padded frames are exact zeros: the mask found again is the extractor's
+    kaldi = AudioViTFeatureExtractor(**dict(SMALL, win_length=200, frontend="kaldi", mean=4.0, std=3.0))
+    expected = kaldi(clips, sampling_rate=FSDD_RATE, return_attention_mask=True, return_tensors="pt")
+    found = kaldi.pad([{"input_values": kaldi(clip, sampling_rate=FSDD_RATE)["input_values"][0]} for clip in clips],
+                      return_attention_mask=True, return_tensors="pt")
+    assert torch.equal(found["attention_mask"], expected["attention_mask"])
+
+
+@pytest.mark.parametrize("frontend", ["librosa", "kaldi"])
+@pytest.mark.parametrize("padding", ["longest", "max_length"])
+def test_pad_of_unpadded_features_equals_the_extractor_on_the_batch(clips, frontend, padding):
+    """Features of each clip alone (its own frames only) padded together: equal to the extractor on the batch's
+    waveforms on every real frame and every frame of pure padding (the librosa frames whose window still reaches
+    a clip's end are the only exception; kaldi has none), with the same attention mask."""
+    fe = AudioViTFeatureExtractor(**dict(SMALL, mean=-40.0, std=15.0, frontend=frontend, max_length=70))
+    clips = [clip * 4.0 for clip in clips]  # loud enough (about -10 dB) that the librosa floor is max - top_db, not -100 dB
+    examples = []
+    for clip in clips:
+        features = fe(clip, sampling_rate=FSDD_RATE, padding="do_not_pad", return_attention_mask=True)
+        examples.append({"input_values": features["input_values"][0], "attention_mask": features["attention_mask"][0]})
+    assert len({example["input_values"].shape[1] for example in examples}) > 1  # really of different lengths
+    batch = fe.pad(examples, padding=padding, truncation=True, return_tensors="np")
+    expected = fe(clips, sampling_rate=FSDD_RATE, padding=padding, return_attention_mask=True, return_tensors="np")
+    assert batch["input_values"].shape == expected["input_values"].shape
+    np.testing.assert_array_equal(batch["attention_mask"], expected["attention_mask"])
+    skip = tail_frames(fe) if frontend == "librosa" else 0
+    for values, reference, mask in zip(batch["input_values"], expected["input_values"], expected["attention_mask"]):
+        valid = int(mask.sum())
+        compared = np.r_[0:valid, min(valid + skip, len(mask)):len(mask)]
+        np.testing.assert_allclose(values[:, compared], reference[:, compared], atol=1e-4)
+        if frontend == "librosa" and valid + skip < len(mask):
+            # the padding frames are the clip's own floor (its loudest frame - top_db), not a constant
+            floor_db = reference.max() * fe.std + fe.mean - fe.top_db
+            assert floor_db > -100.0
+            np.testing.assert_allclose(values[:, valid + skip:], fe.normalize(floor_db), atol=1e-4)
+
+
+def test_pad_inputs_strategies_and_outputs(clips):
+    fe = AudioViTFeatureExtractor(**dict(SMALL, max_length=40))
+    per_clip = [fe(clip, sampling_rate=FSDD_RATE, padding="do_not_pad")["input_values"][0] for clip in clips[:3]]
+    lengths = [v.shape[1] for v in per_clip]
+    longest = max(lengths)
+    # a BatchFeature (or dict) of per-example lists, torch or numpy, without an attention mask
+    as_lists = fe.pad(BatchFeature({"input_values": [torch.from_numpy(v) for v in per_clip], "labels": [0, 1, 2]}),
+                      return_tensors="pt")
+    assert as_lists["input_values"].shape == (3, 32, longest) and "attention_mask" not in as_lists
+    assert as_lists["labels"].dtype == torch.int64
+    masked = fe.pad([{"input_values": v} for v in per_clip], return_attention_mask=True, return_tensors="np")
+    np.testing.assert_array_equal(masked["attention_mask"].sum(1), lengths)  # every given frame is real
+    np.testing.assert_array_equal(masked["input_values"], as_lists["input_values"].numpy())
+    # max_length: to max_length frames, or the longest when longer and not truncating; truncation cuts
+    assert fe.pad([{"input_values": v} for v in per_clip], padding="max_length", max_length=60,
+                  return_tensors="np")["input_values"].shape[2] == max(60, longest)
+    cut = fe.pad([{"input_values": v} for v in per_clip], padding="max_length", max_length=10, truncation=True,
+                 return_tensors="np")
+    np.testing.assert_array_equal(cut["input_values"], np.stack([v[:, :10] for v in per_clip]))
+    assert fe.pad([{"input_values": v} for v in per_clip], pad_to_multiple_of=16,
+                  return_tensors="np")["input_values"].shape[2] == -(-longest // 16) * 16
+    # an already stacked batch, and return_tensors=None (a list of padded per-example arrays, as __call__ gives)
+    stacked = fe(clips[:3], sampling_rate=FSDD_RATE, return_tensors="np", return_attention_mask=True)
+    again = fe.pad(stacked, return_tensors="np")
+    np.testing.assert_array_equal(again["input_values"], stacked["input_values"])
+    np.testing.assert_array_equal(again["attention_mask"], stacked["attention_mask"])
+    listed = fe.pad([{"input_values": v} for v in per_clip])
+    assert isinstance(listed["input_values"], list) and {v.shape for v in listed["input_values"]} == {(32, longest)}
+    unpadded = fe.pad([{"input_values": v} for v in per_clip], padding=False)
+    assert [v.shape[1] for v in unpadded["input_values"]] == lengths
+
+
+def test_pad_bad_input_names_the_problem():
+    fe = AudioViTFeatureExtractor(**SMALL)
+    good = np.zeros((32, 10), dtype=np.float32)
+    for bad, error, message in [
+        ([{"input_values": np.zeros((64, 10))}], ValueError, r"example 0 has shape \(64, 10\); expected \(num_mel_bins, frames\) with num_mel_bins=32"),
+        ([{"input_values": good}, {"input_values": np.zeros(1600)}], ValueError, r"example 1 has shape \(1600,\)"),
+        ([{"input_values": good, "attention_mask": np.ones(9)}], ValueError, r"attention_mask of example 0 has shape \(9,\).*expected \(10,\)"),
+        ([{"labels": 1}], ValueError, r"pad needs 'input_values'.*\['labels'\]"),
+        ([{"input_values": good}, {"input_values": good, "labels": 1}], ValueError, "every example must have the same keys"),
+        ("clip.wav", TypeError, "pad received str"),
+        ([], TypeError, "pad received list"),
+    ]:
+        with pytest.raises(error, match=message):
+            fe.pad(bad, return_tensors="pt")
+    with pytest.raises(ValueError, match="padding='do_not_pad' leaves examples of different lengths"):
+        fe.pad([{"input_values": good}, {"input_values": np.zeros((32, 12))}], padding=False, return_tensors="pt")
+    with pytest.raises(ValueError, match="padding='sideways'"):
+        fe.pad([{"input_values": good}], padding="sideways")
+    with pytest.raises(ValueError, match="pad_to_multiple_of=0"):
+        fe.pad([{"input_values": good}], pad_to_multiple_of=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -209,6 +210,13 @@ def test_training_writes_a_loadable_model_and_results(trained):
     assert set(model.config.id2label.values()) == {"low", "mid", "high"}
     fe = AutoFeatureExtractor.from_pretrained(out)
     assert isinstance(fe, AudioViTFeatureExtractor) and fe.std != 1.0 and fe.mean != 0.0  # fitted on train
+    # training masks the padding, so the saved extractor gives the mask to whoever calls it as it is (transformers' own
+    # pipeline, trust_remote_code users): a short clip's padding is then not taken for audio
+    assert fe.return_attention_mask
+    from transformers import pipeline
+
+    short_clip = pipeline("audio-classification", model=str(out)).preprocess(np.zeros(fe.sampling_rate // 10, np.float32))
+    assert short_clip["attention_mask"].sum() < short_clip["attention_mask"].numel()
     state = read_json(out / "trainer_state.json")
     assert [e["epoch"] for e in state["log_history"]] == [1, 2, 3, 4]
     assert all({"train_loss", "eval_accuracy", "eval_f1", "eval_loss", "learning_rate"} <= set(e) for e in state["log_history"])

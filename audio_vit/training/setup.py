@@ -147,14 +147,19 @@ def prepare_output_dir(accelerator: Accelerator, args: TrainingArguments) -> Pat
 
 
 def build_feature_extractor(model_args: ModelArguments) -> AudioViTFeatureExtractor:
+    """The extractor of the model being trained, saved with it. It returns the attention mask by default: training
+    masks the padding (SpectrogramCollator), so transformers' own pipeline and `trust_remote_code` users, who call
+    the saved extractor as it is, must get the mask too (without it a short clip's padding counts as audio)."""
     if model_args.model_name_or_path:
         # Fine-tuning: the checkpoint defines the input (and its normalisation is refitted on the new data);
         # --max-length alone may change, to fine-tune on clips of another length.
         extractor = AudioViTFeatureExtractor.from_pretrained(model_args.model_name_or_path)
         if model_args.max_length:
             extractor.max_length = model_args.max_length
-        return extractor
-    return AudioViTFeatureExtractor(**model_args.feature_extractor_kwargs())
+    else:
+        extractor = AudioViTFeatureExtractor(**model_args.feature_extractor_kwargs())
+    extractor.return_attention_mask = True
+    return extractor
 
 
 def load_data(data_args: DataArguments, training_args: TrainingArguments, feature_extractor, accelerator) -> PreparedData:
