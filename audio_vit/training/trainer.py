@@ -182,6 +182,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
         write_json_atomic(output_dir / DATA_REPORT_NAME, prepared.report.to_dict())
         if finished:
             write_card(output_dir, model_args, data_args, aug_config, args, prepared.report.to_dict())
+    # Every process returns once the folder is complete: the route selection reads the chosen candidate's results
+    # next (another process could otherwise read them before the main process has written them).
+    accelerator.wait_for_everyone()
     # Trackers end with the run; the process group stays for the next training of this launch (route candidates,
     # seeds): the command closes it (`end_distributed`).
     for tracker in accelerator.trackers:
