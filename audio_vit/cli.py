@@ -13,6 +13,8 @@ import sys
 COMMANDS = {
     "prepare": ("audio_vit.commands.prepare", "decode, split and cache a dataset as log-mel spectrograms"),
     "train": ("audio_vit.commands.train", "train a classifier (one process; use scripts/train.py with accelerate launch for more)"),
+    "pretrain": ("audio_vit.commands.pretrain",
+                 "pretrain the ViT on unlabeled audio (masked spectrogram modeling) into an encoder to fine-tune"),
     "evaluate": ("audio_vit.commands.evaluate", "evaluate a trained model folder on a dataset split"),
     "cross-validate": ("audio_vit.commands.cross_validate",
                        "k-fold cross-validation of the training (given or made folds), tables + confusion matrix"),

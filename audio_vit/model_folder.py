@@ -237,6 +237,21 @@ def is_model_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG_NAME).is_file()
 
 
+# `config.json` "architectures" of a folder holding a bare encoder (no classification head), as `audio-vit pretrain`
+# writes it; `audio-vit train --model-name-or-path` gives it a new head.
+ENCODER_ARCHITECTURES = ["AudioViTModel"]
+
+
+def is_encoder_folder(path: str | os.PathLike) -> bool:
+    """Whether `path` is a model folder of a bare `AudioViTModel` encoder, without a classification head."""
+    config_file = Path(path) / CONFIG_NAME
+    try:
+        architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+    return architectures == ENCODER_ARCHITECTURES
+
+
 def require_model_folder(path: str | os.PathLike, option: str = "model folder") -> Path:
     """`path` as a `Path` when it is a model folder; otherwise a `ModelFolderError` naming `option` and the path."""
     if not is_model_folder(path):
@@ -258,9 +273,11 @@ __all__ = [
     "ROUTE_NAME",
     "SAFE_WEIGHTS_NAME",
     "TEST_RESULTS_NAME",
+    "ENCODER_ARCHITECTURES",
     "ModelFolderError",
     "check_weights_match_config",
     "find_weight_files",
+    "is_encoder_folder",
     "is_model_folder",
     "load_feature_extractor",
     "load_model",

@@ -12,6 +12,11 @@ candidate (`audio_vit.training.route_selection`), best first:
 3. timm's `tf_efficientnet_lite0.in1k` when it is already in the Hugging Face cache (nothing is fetched).
 
 None when there is none; `MISSING_START` then says how to get one.
+
+A start is either ImageNet-style weights for a timm architecture (`kind="timm_weights"`, all of the above) or an
+audio_vit encoder folder pretrained on audio (`kind="model_folder"`, `audio_vit_folder_start`: `audio-vit pretrain`'s
+output, fine-tuned with `--model-name-or-path`); the route selection trains either as its `pretrained` candidate.
+`find_pretrained_start` offers no audio folder yet.
 """
 from __future__ import annotations
 
@@ -35,15 +40,28 @@ class PretrainedStart:
 
     Attributes:
         name (`str`): short name for records and tables, e.g. `"imagenet-efficientnet-lite0"`.
-        timm_model_name (`str`): the timm architecture the weights load into.
-        weights (`str`): a local file or folder, a timm pretrained tag or a Hub id (`--pretrained-backbone`).
+        timm_model_name (`str` or `None`): the timm architecture the weights load into (None for a model folder).
+        weights (`str`): a local file or folder, a timm pretrained tag or a Hub id (`--pretrained-backbone`); for
+            `kind="model_folder"` the audio_vit model folder (`--model-name-or-path`).
         description (`str`): what the weights are and where they come from (shown in the recipe and the card).
+        kind (`str`, defaults to `"timm_weights"`): `"timm_weights"` or `"model_folder"`.
     """
 
     name: str
-    timm_model_name: str
+    timm_model_name: str | None
     weights: str
     description: str
+    kind: str = "timm_weights"
+
+
+def audio_vit_folder_start(folder: str | os.PathLike, name: str | None = None) -> PretrainedStart:
+    """A start from an audio_vit model folder, e.g. an encoder `audio-vit pretrain` wrote (its card says what it was
+    pretrained on); raises `ModelFolderError` when `folder` is not a model folder."""
+    from .model_folder import require_model_folder
+
+    folder = require_model_folder(folder, "pretrained start")
+    return PretrainedStart(name=name or f"audio-vit-{folder.name}", timm_model_name=None, weights=str(folder),
+                           description=f"the audio_vit model folder {folder}", kind="model_folder")
 
 
 def find_pretrained_start(model_args) -> PretrainedStart | None:
@@ -104,4 +122,5 @@ def cached_hub_file(repo_id: str) -> str | None:
     return None
 
 
-__all__ = ["IMAGENET_LITE0", "MISSING_START", "PretrainedStart", "find_pretrained_start", "lite0_wheel_file"]
+__all__ = ["IMAGENET_LITE0", "MISSING_START", "PretrainedStart", "audio_vit_folder_start", "find_pretrained_start",
+           "lite0_wheel_file"]

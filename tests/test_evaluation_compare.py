@@ -324,3 +324,64 @@ def test_a_reused_teacher_is_found_in_its_run_folder_whatever_the_working_direct
     monkeypatch.chdir(tmp_path / "out")  # the student's compare runs from elsewhere
     found = teacher_model_dir("vit", context, "3", 42, tmp_path / "student")
     assert found == str((run_dir / "model").resolve())
+
+
+TINY_PRETRAINING = ("--num-train-epochs 2 --num-mel-bins 16 --max-length 32 --stem conv --stem-channels 8 16 "
+                    "--patch-size 4 1 --hidden-size 32 --num-hidden-layers 2 --num-attention-heads 2 "
+                    "--decoder-hidden-size 32 --decoder-layers 1 --decoder-heads 2")
+
+
+def test_fold_training_files_leave_out_the_test_and_the_recipes_validation_fold(small_fsdd, tmp_path):
+    from audio_vit.evaluation.models import FoldContext, fold_training_files, training_argv
+
+    with open(small_fsdd / "metadata.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    folds_csv = tmp_path / "folds.csv"
+    with open(folds_csv, "w", newline="") as handle:  # three folds by speaker (theo's clips in fold 3 too)
+        writer = csv.DictWriter(handle, fieldnames=[*rows[0], "fold"])
+        writer.writeheader()
+        fold_of = {"george": "1", "jackson": "2", "lucas": "3", "theo": "3"}
+        writer.writerows({**row, "fold": fold_of[row["speaker"]]} for row in rows)
+    context = FoldContext(folds_csv=folds_csv, label_names=[str(d) for d in range(4)], has_groups=False)
+    argv = training_argv("vit-ssl-own", context, "2", 42, tmp_path / "run" / "model")
+    assert argv[argv.index("--model-name-or-path") + 1] == str(tmp_path / "run" / "pretrained")
+    files = fold_training_files(argv)
+    # test fold 2 (jackson), validation the next fold, 3 (lucas, theo): training is fold 1 (george) only
+    assert sorted(files) == sorted(row["file_name"] for row in rows if row["speaker"] == "george")
+
+
+def test_cross_validate_ssl_own_pretrains_on_the_folds_training_clips_only(small_fsdd, tmp_path):
+    out = tmp_path / "cv"
+    argv = ["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2", "--folds", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out), "--model", "vit-ssl-own",
+            "--pretraining-flags", TINY_PRETRAINING, *TINY_VIT]
+    assert cross_validate.main(argv) == 0
+    run = out / "seed42" / "fold2"
+    result = json.loads((run / "result.json").read_text())
+    assert result["settings"]["pretraining_flags"][:2] == ["--num-train-epochs", "2"]
+    assert 0 < result["pretrain_seconds"] < result["train_seconds"]
+    with open(run / "pretraining_clips.csv", newline="") as handle:
+        pretraining_clips = {row["file_name"] for row in csv.DictReader(handle)}
+    with open(out / "folds.csv", newline="") as handle:
+        fold_of = {str((small_fsdd / row["file_name"]).resolve()) if not row["file_name"].startswith("/")
+                   else row["file_name"]: row["fold"] for row in csv.DictReader(handle)}
+    assert pretraining_clips and all(fold_of[clip] == "1" for clip in pretraining_clips)  # never the test fold
+    trained = json.loads((run / "model" / "data_report.json").read_text())["counts"]
+    assert len(pretraining_clips) == sum(trained["train"].values())  # the fine-tuning's training clips, no more
+    encoder = json.loads((run / "pretrained" / "config.json").read_text())
+    assert encoder["architectures"] == ["AudioViTModel"] and encoder["pretraining"]["data"]["clips"] == len(
+        pretraining_clips)
+    assert json.loads((run / "model" / "config.json").read_text())["pretraining"]["data"]["clips"] == len(
+        pretraining_clips)
+    # a compare row fine-tunes from that encoder folder (the mechanics only: compare runs every fold, and this
+    # encoder was pretrained on fold 1's clips)
+    compare_out = tmp_path / "compare"
+    assert compare.main(["--data-dir", str(small_fsdd), "--group-column", "speaker", "--num-folds", "2",
+                         "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(compare_out), "--models", "gnb",
+                         f"vit-pretrained:{run / 'pretrained'}", *TINY_VIT]) == 0
+    result = json.loads((compare_out / "compare_results.json").read_text())
+    assert not result["failures"]
+    rows = {row["model"]: row for row in result["models"]}
+    assert list(rows) == ["gnb", "vit-pretrained:pretrained"] and rows["vit-pretrained:pretrained"]["runs"] == 2
+    finetuned = compare_out / "models" / "vit-pretrained_pretrained" / "seed42" / "fold2"
+    assert json.loads((finetuned / "result.json").read_text())["settings"]["pretrained"] == str(run / "pretrained")

@@ -10,8 +10,10 @@ Models: logreg, knn, gnb, svm, rf (scikit-learn on MFCC-40 + delta mean/std), cn
 (UrbanSound8K-tutorial CNN on log-mel), vit (`audio-vit train` with the data flags and any train flags given
 here), vit-plain (the same with --recipe none: the recipe before data-derived defaults), timm:NAME (the
 same training with a timm backbone), timm:NAME@WEIGHTS (the same from pretrained weights, with the transfer
-recipe) and vit-distilled:TEACHER (per fold the TEACHER, e.g. timm:NAME@WEIGHTS, trained on the fold's training
-folds, then vit trained with --teacher on it: no test fold leaks). Default: all of them with timm:mobilenetv2_100 and timm:resnet18, but
+recipe), vit-distilled:TEACHER (per fold the TEACHER, e.g. timm:NAME@WEIGHTS, trained on the fold's training
+folds, then vit trained with --teacher on it: no test fold leaks), vit-pretrained:DIR (fine-tuned from an
+`audio-vit pretrain` encoder folder) and vit-ssl-own (per fold `audio-vit pretrain` on the fold's training clips
+only, then fine-tuned from that encoder; --pretraining-flags sets its pretraining options). Default: all of them with timm:mobilenetv2_100 and timm:resnet18, but
 without svm and the timm models on more than 20,000 clips; --quick leaves out vit-plain and the timm models. Writes OUTPUT_DIR/compare_results.json,
 compare_results.md and compare.png (accuracy and macro F1, mean ± std over folds), and one cross-validation
 report per model in OUTPUT_DIR/models/<model>/. Re-running skips finished folds.
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
+    context.pretraining_flags = shlex.split(cv_args.pretraining_flags or "")
     context.cnn_epochs = cnn_epochs
     if context.multi_label:
         raise ValueError("compare's baselines (scikit-learn, the CNNs) are single-label and the data has several "

@@ -15,7 +15,9 @@ from its last checkpoint. It runs under `accelerate launch` with several process
 By default (--model vit-auto) each fold chooses its route on its validation split as `audio-vit train` does (the
 scratch ViT or the pretrained start; cv_results.md names the route of every fold). --model picks another package
 model (vit: the scratch ViT alone, timm:NAME, timm:NAME@WEIGHTS for a pretrained start, vit-distilled:TEACHER: per
-fold the teacher first, on the same training folds, then the ViT distilled from it).
+fold the teacher first, on the same training folds, then the ViT distilled from it; vit-pretrained:DIR: fine-tuned
+from an `audio-vit pretrain` encoder; vit-ssl-own: per fold pretrained without labels on the fold's training clips
+only, then fine-tuned).
 """
 from __future__ import annotations
 
@@ -43,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..training import parse_training_args
     if not is_package_model(check_model_name(model_args.model)):
         raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit-auto, vit, vit-plain, "
-                         "timm:NAME[@WEIGHTS], vit-distilled:TEACHER); compare runs the baselines")
+                         "timm:NAME[@WEIGHTS], vit-distilled:TEACHER, vit-pretrained:DIR, vit-ssl-own); compare runs "
+                         "the baselines")
     configure_logging()
     context = prepare_folds(data_args, cv_args.output_dir, cv_args.num_folds, data_args.stratify)
     context.data_flags, context.train_flags = forwarded_data_flags(data_args), train_flags
+    context.pretraining_flags = shlex.split(cv_args.pretraining_flags or "")
     parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
     title = "audio_vit" if model_args.model == "vit-auto" else display_name(model_args.model)
     summary = cross_validate_model(model_args.model, context, cv_args.output_dir, cv_args.seeds, folds=cv_args.folds,

@@ -83,7 +83,7 @@ def _count_labels(labels, id2label: dict[int, str]) -> dict[str, int]:
 
 
 def build_datasets(data_args: DataArguments, feature_extractor, process_index: int = 0,
-                   num_processes: int = 1) -> PreparedData:
+                   num_processes: int = 1, unlabeled: bool = False) -> PreparedData:
     """Build train/validation/test spectrogram datasets and compute the training split's mean/std.
 
     Args:
@@ -92,15 +92,19 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
             modified (the returned `PreparedData.feature_extractor` is a copy with the fitted `mean`/`std`).
         process_index (`int`, default 0), num_processes (`int`, default 1): streaming mode only, which share
             of each split this process reads.
+        unlabeled (`bool`, default False): read no labels (`sources.build_manifest(unlabeled=True)`): every clip
+            gets the label `sources.UNLABELED`, for pretraining without labels; not with streaming.
 
     Returns:
         `PreparedData`; its splits have columns `input_values` (float16 (num_mel_bins, max_length) raw dB),
         `labels` (int, a ClassLabel; multi-label: a multi-hot float32 vector), `num_frames`, `duration`, `sampling_rate`, `file`, formatted as numpy.
     """
+    if unlabeled and data_args.streaming:
+        raise DataError("unlabeled data cannot be streamed; drop --streaming (spectrograms are then cached)")
     if (data_args.streaming and data_args.dataset and not _is_saved_dataset(data_args.dataset)
             and not is_plain_audio_folder(data_args.dataset)):
         return _build_hub_streaming(data_args, feature_extractor, process_index, num_processes)
-    manifest = build_manifest(data_args)
+    manifest = build_manifest(data_args, unlabeled=unlabeled)
     raise_if_strict(data_args.strict, manifest.skipped)
     split_rows, strategy = assign_splits(manifest, data_args)
     if "train" not in split_rows or len(split_rows["train"]) == 0:

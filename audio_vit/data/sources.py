@@ -10,8 +10,12 @@
 Nothing is decoded here; inputs that are already known to be unusable (missing files, labels outside
 `--labels`, empty labels) are listed in `Manifest.skipped` with a reason.
 
-Over 400 lines because it holds one reader per input kind above and their shared column mapping; split
-further, each reader would import the others' helpers.
+`build_manifest(args, unlabeled=True)` (what `audio-vit pretrain` reads) needs no labels: every clip gets the one
+label `UNLABELED`, a CSV or Hub dataset may have no label column, and a folder without a CSV gives every audio file
+below it, at any depth (a label column or class folders, when present, are not read).
+
+Over 400 lines because it holds one reader per input kind above (and the unlabeled folder reader) and their shared
+column mapping; split further, each reader would import the others' helpers.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ SPLIT_ALIASES = {
 }
 DEFAULT_AUDIO_COLUMNS = ("file_name", "filename", "file", "path", "audio")
 DEFAULT_LABEL_COLUMNS = ("label", "labels", "class", "category")
+# The one label of every clip of an unlabeled manifest (`build_manifest(args, unlabeled=True)`).
+UNLABELED = "unlabeled"
 
 
 @dataclass
@@ -137,8 +143,12 @@ def split_label_cell(cell, separator: str) -> list[str]:
 
 def _finish(manifest_rows: dict, args: DataArguments, skipped: list[SkippedClip], source: str,
             audio: datasets.Dataset | None = None, label_names: Optional[list[str]] = None,
-            fingerprint_parts=()) -> Manifest:
-    """Apply the label filter, fix the label order and fingerprint the manifest."""
+            fingerprint_parts=(), unlabeled: bool = False) -> Manifest:
+    """Apply the label filter, fix the label order and fingerprint the manifest (`unlabeled`: every clip gets the
+    label `UNLABELED`, nothing is filtered)."""
+    if unlabeled:
+        manifest_rows = dict(manifest_rows, labels=[UNLABELED] * len(manifest_rows["files"]))
+        args, label_names = dataclasses.replace(args, labels=None, multi_label=False), None
     allowed = args.label_set
     multi_label = is_multi_label(manifest_rows["labels"], args)
     label_sets = [split_label_cell(cell, args.label_separator) for cell in manifest_rows["labels"]] if multi_label else None
@@ -223,8 +233,8 @@ class _BasenameIndex:
         return self._index.get(Path(name).name, [])
 
 
-def read_metadata_csv(args: DataArguments) -> Manifest:
-    """Source 1: a folder + metadata CSV."""
+def read_metadata_csv(args: DataArguments, unlabeled: bool = False) -> Manifest:
+    """Source 1: a folder + metadata CSV (`unlabeled`: no label column is read)."""
     data_dir = Path(args.data_dir).resolve()  # one spelling of the path -> one cache fingerprint
     csv_path = Path(args.metadata_file) if args.metadata_file else data_dir / "metadata.csv"
     if not csv_path.is_absolute() and not csv_path.exists():
@@ -240,7 +250,8 @@ def read_metadata_csv(args: DataArguments) -> Manifest:
     if not columns:
         raise DataError(f"{where} is empty (no header row)")
     audio_col = _pick_column(columns, args.audio_column, DEFAULT_AUDIO_COLUMNS, "audio file", "--audio-column", where)
-    label_col = _pick_column(columns, args.label_column, DEFAULT_LABEL_COLUMNS, "label", "--label-column", where)
+    label_col = None if unlabeled else _pick_column(columns, args.label_column, DEFAULT_LABEL_COLUMNS, "label",
+                                                    "--label-column", where)
     split_col = _pick_column(columns, args.split_column, ("split",), "split", "--split-column", where, required=False)
     fold_col = _pick_column(columns, args.fold_column, ("fold",), "fold", "--fold-column", where, required=False)
     group_col = _pick_column(columns, args.group_column, (), "group", "--group-column", where, required=False)
@@ -285,7 +296,7 @@ def read_metadata_csv(args: DataArguments) -> Manifest:
         split = normalize_split_name(row[split_col], f"{where} line {line}") if split_col else None
         manifest_rows["audio"].append(str(path))
         manifest_rows["files"].append(name)
-        manifest_rows["labels"].append((row.get(label_col) or "").strip())
+        manifest_rows["labels"].append((row.get(label_col) or "").strip() if label_col else UNLABELED)
         if split_col:
             manifest_rows["splits"].append(split)
         if fold_col:
@@ -299,6 +310,7 @@ def read_metadata_csv(args: DataArguments) -> Manifest:
         manifest_rows, args, skipped, source=str(csv_path),
         fingerprint_parts=(manifest_rows["audio"], _file_signature(manifest_rows["audio"]),
                            manifest_rows["splits"], manifest_rows["folds"], manifest_rows["groups"]),
+        unlabeled=unlabeled,
     )
 
 
@@ -343,6 +355,38 @@ def read_class_folders(args: DataArguments) -> Manifest:
                                       manifest_rows["splits"]))
 
 
+def read_audio_folder(args: DataArguments) -> Manifest:
+    """Source 2 without labels: every audio file below `DATA_DIR`, at any depth, in path order; top-level
+    `train/`, `validation/`, `test/` folders (all of them split names) give the split column."""
+    data_dir = Path(args.data_dir).resolve()
+    subdirs = [p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    split_layout = bool(subdirs) and all(p.name.lower() in SPLIT_ALIASES for p in subdirs)
+    manifest_rows = {"audio": [], "files": [], "labels": [], "splits": [] if split_layout else None}
+    skipped: list[SkippedClip] = []
+    for path in sorted(data_dir.rglob("*")):
+        relative = path.relative_to(data_dir)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if not _is_audio_file(path):
+            skipped.append(SkippedClip(str(relative), f"not an audio file extension ({', '.join(AUDIO_EXTENSIONS)})",
+                                       "metadata"))
+            continue
+        if split_layout and len(relative.parts) == 1:
+            skipped.append(SkippedClip(str(relative), "audio file outside the train/validation/test folders",
+                                       "metadata"))
+            continue
+        manifest_rows["audio"].append(str(path))
+        manifest_rows["files"].append(str(relative))
+        manifest_rows["labels"].append(UNLABELED)
+        if split_layout:
+            manifest_rows["splits"].append(normalize_split_name(relative.parts[0], str(data_dir / relative.parts[0])))
+    if not manifest_rows["audio"]:
+        raise DataError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found below {data_dir}")
+    return _finish(manifest_rows, args, skipped, source=str(data_dir),
+                   fingerprint_parts=(manifest_rows["audio"], _file_signature(manifest_rows["audio"]),
+                                      manifest_rows["splits"]), unlabeled=True)
+
+
 def load_hf_dataset(args: DataArguments, streaming: bool = False):
     """A `DatasetDict`/`Dataset` from a save_to_disk folder, or `load_dataset(id)` (downloads when online)."""
     path = Path(args.dataset)
@@ -372,21 +416,24 @@ def find_audio_column(features: datasets.Features, requested: Optional[str], whe
     return _pick_column(columns, None, ("audio", *DEFAULT_AUDIO_COLUMNS), "audio", "--audio-column", where)
 
 
-def read_hf_dataset(args: DataArguments) -> Manifest:
-    """Source 3: a Hub dataset or save_to_disk folder, all of its splits concatenated."""
+def read_hf_dataset(args: DataArguments, unlabeled: bool = False) -> Manifest:
+    """Source 3: a Hub dataset or save_to_disk folder, all of its splits concatenated (`unlabeled`: no label
+    column is read)."""
     loaded, source = load_hf_dataset(args)
     parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {None: loaded}
     first = next(iter(parts.values()))
     where = source
     audio_col = find_audio_column(first.features, args.audio_column, where)
-    label_col = _pick_column(list(first.features), args.label_column,
-                             [*DEFAULT_LABEL_COLUMNS, *(n for n, f in first.features.items()
-                                                        if isinstance(f, datasets.ClassLabel))],
-                             "label", "--label-column", where)
-    label_feature = first.features[label_col]
-    # a list of class labels (multi-label) is a Sequence/List of ClassLabel
-    label_feature = getattr(label_feature, "feature", label_feature)
-    label_names = list(label_feature.names) if isinstance(label_feature, datasets.ClassLabel) else None
+    label_col, label_names = None, None
+    if not unlabeled:
+        label_col = _pick_column(list(first.features), args.label_column,
+                                 [*DEFAULT_LABEL_COLUMNS, *(n for n, f in first.features.items()
+                                                            if isinstance(f, datasets.ClassLabel))],
+                                 "label", "--label-column", where)
+        label_feature = first.features[label_col]
+        # a list of class labels (multi-label) is a Sequence/List of ClassLabel
+        label_feature = getattr(label_feature, "feature", label_feature)
+        label_names = list(label_feature.names) if isinstance(label_feature, datasets.ClassLabel) else None
 
     pieces, split_values = [], []
     extra = {"folds": args.fold_column, "groups": args.group_column, "splits_column": args.split_column}
@@ -400,7 +447,7 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
         keep_columns = [audio_col]
         pieces.append(part.select_columns(keep_columns).rename_column(audio_col, "audio")
                       if audio_col != "audio" else part.select_columns(keep_columns))
-        labels = part[label_col][:]
+        labels = part[label_col][:] if label_col else [UNLABELED] * len(part)
         if label_names is not None:
             labels = [_class_names(value, label_names) for value in labels]
         split_values.append((split_name, labels, {key: [str(v) for v in part[column][:]]
@@ -428,7 +475,7 @@ def read_hf_dataset(args: DataArguments) -> Manifest:
     rows = {"audio": None, "files": files, "labels": all_labels, "splits": splits,
             "folds": extra_values.get("folds"), "groups": extra_values.get("groups")}
     return _finish(rows, args, [], source=source, audio=audio, label_names=label_names,
-                   fingerprint_parts=(audio._fingerprint, splits, rows["folds"], rows["groups"]))
+                   fingerprint_parts=(audio._fingerprint, splits, rows["folds"], rows["groups"]), unlabeled=unlabeled)
 
 
 def _class_names(value, label_names: list[str]):
@@ -464,8 +511,8 @@ def is_plain_audio_folder(dataset: Optional[str]) -> bool:
     return not any(item.suffix.lower() in DATA_FILE_SUFFIXES for item in nearby)
 
 
-def build_manifest(args: DataArguments) -> Manifest:
-    """Dispatch on the source arguments."""
+def build_manifest(args: DataArguments, unlabeled: bool = False) -> Manifest:
+    """Dispatch on the source arguments; `unlabeled=True` reads no labels (see the module docstring)."""
     if bool(args.data_dir) == bool(args.dataset):
         raise DataError("give exactly one source: --data-dir DIR (local folder) or --dataset ID_OR_PATH "
                         f"(got data_dir={args.data_dir!r}, dataset={args.dataset!r})")
@@ -476,6 +523,6 @@ def build_manifest(args: DataArguments) -> Manifest:
         if not data_dir.is_dir():
             raise DataError(f"data_dir {data_dir} is not a folder")
         if args.metadata_file or (data_dir / "metadata.csv").exists():
-            return read_metadata_csv(args)
-        return read_class_folders(args)
-    return read_hf_dataset(args)
+            return read_metadata_csv(args, unlabeled=unlabeled)
+        return read_audio_folder(args) if unlabeled else read_class_folders(args)
+    return read_hf_dataset(args, unlabeled=unlabeled)

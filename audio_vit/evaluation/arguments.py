@@ -37,6 +37,11 @@ class CrossValidationArguments:
         metadata={"help": "Training seeds; the whole cross-validation is repeated once per seed on the same folds "
                   "(the folds come from --seed)."},
     )
+    pretraining_flags: Optional[str] = field(
+        default=None,
+        metadata={"help": "`audio-vit pretrain` options of the vit-ssl-own model's pretraining on each fold's training "
+                  "clips, as one string, e.g. '--num-train-epochs 50 --mask-pattern span' (default: its defaults)."},
+    )
 
 
 @dataclass
@@ -46,8 +51,11 @@ class CrossValidateModelArguments:
         metadata={"help": "The package model to cross-validate: vit-auto (default: what `audio-vit train` does, the "
                   "route chosen per fold on its validation split, named in each fold's result), vit (the scratch "
                   "ViT), vit-plain, timm:NAME, timm:NAME@WEIGHTS "
-                  "(pretrained start, transfer recipe) or vit-distilled:TEACHER (per fold the TEACHER is trained on "
-                  "the fold's training folds first, in seed<S>/fold<F>/teacher, then vit with --teacher on it)."},
+                  "(pretrained start, transfer recipe), vit-distilled:TEACHER (per fold the TEACHER is trained on "
+                  "the fold's training folds first, in seed<S>/fold<F>/teacher, then vit with --teacher on it), "
+                  "vit-pretrained:DIR (fine-tuned from an `audio-vit pretrain` encoder folder) or vit-ssl-own (per "
+                  "fold pretrained without labels on the fold's training clips only, in seed<S>/fold<F>/pretrained, "
+                  "then fine-tuned)."},
     )
 
 
@@ -61,7 +69,9 @@ class CompareArguments:
                   "the package's training with --recipe none, the recipe before data-derived defaults), "
                   "timm:NAME@WEIGHTS (from pretrained weights: a file, folder, cached Hub repo or timm tag; transfer "
                   "recipe), vit-distilled:TEACHER (vit trained with --teacher on TEACHER's model of the same fold, "
-                  "e.g. vit-distilled:timm:tf_efficientnet_lite0@lite0.pth). Default: all "
+                  "e.g. vit-distilled:timm:tf_efficientnet_lite0@lite0.pth), vit-pretrained:DIR (fine-tuned from an "
+                  "`audio-vit pretrain` encoder folder), vit-ssl-own (per fold pretrained without labels on the "
+                  "fold's training clips only, then fine-tuned; see --pretraining-flags). Default: all "
                   "of them with timm:mobilenetv2_100 and timm:resnet18; without vit-plain and the timm models under "
                   "--quick; without svm and the timm models on more than 20,000 clips."},
     )

@@ -15,7 +15,8 @@ def route_candidate_rows(argv: list[str]) -> dict[str, str]:
     start = find_pretrained_start(parse_training_args(argv)[0])
     rows = {"scratch": "vit"}
     if start is not None:
-        rows["pretrained"] = f"timm:{start.timm_model_name}@{start.weights}"
+        rows["pretrained"] = (f"vit-pretrained:{start.weights}" if start.kind == "model_folder"
+                              else f"timm:{start.timm_model_name}@{start.weights}")
     return rows
 
 

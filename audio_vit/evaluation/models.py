@@ -19,7 +19,13 @@ Model names:
 - `vit-distilled:TEACHER` (e.g. `vit-distilled:timm:tf_efficientnet_lite0@/path/lite0.pth`): per fold, the
   package model TEACHER is trained first (or its finished fold reused, from the same comparison or an earlier run in
   the same folder), on the same training folds, so it never sees the fold's test clips; then `vit` is trained with
-  `--teacher` set to that fold's teacher.
+  `--teacher` set to that fold's teacher;
+- `vit-pretrained:DIR`: the ViT fine-tuned from the pretrained encoder folder DIR (`audio-vit pretrain`'s, or any
+  model folder: `--model-name-or-path DIR`), with the transfer recipe;
+- `vit-ssl-own`: per fold, the ViT pretrained without labels (`audio-vit pretrain`, masked spectrogram modeling) on
+  that fold's training clips only, exactly the clips its fine-tuning trains on (`fold_training_files`: never a
+  validation or test clip), then fine-tuned from that encoder as `vit-pretrained:` is; its time is pretraining plus
+  fine-tuning (`pretrain_seconds` says how much was pretraining).
 
 Every run returns the test fold's confusion matrix, the training seconds, the parameter count and the
 inference speed (clips per second of the model's forward pass / predict on precomputed inputs, batch 64,
@@ -41,7 +47,7 @@ from .classic import CLASSIC_MODELS
 from .classic import DESCRIPTIONS as CLASSIC_DESCRIPTIONS
 from .cnn import CNN_MODELS
 from .cnn import DESCRIPTIONS as CNN_DESCRIPTIONS
-from .processes import is_main_process
+from .processes import is_main_process, wait_for_everyone
 from .report import MULTI_LABEL_SCORES, confusion_from_predictions, write_json
 
 logger = logging.getLogger(__name__)
@@ -69,11 +75,21 @@ INFERENCE_BATCH = 64
 
 
 DISTILLED_PREFIX = "vit-distilled:"
+PRETRAINED_PREFIX = "vit-pretrained:"
+SSL_OWN_MODEL = "vit-ssl-own"
+PRETRAINED_DIR = "pretrained"  # a vit-ssl-own fold run's encoder, beside its fine-tuned `model`
 
 
 def is_package_model(name: str) -> bool:
-    """Whether `name` is trained by the package's own training (vit, vit-plain, timm:NAME[@SOURCE], vit-distilled:...)."""
-    return name in PACKAGE_MODELS or name.startswith(("timm:", DISTILLED_PREFIX))
+    """Whether `name` is trained by the package's own training (vit, vit-plain, timm:NAME[@SOURCE], vit-distilled:...,
+    vit-pretrained:DIR, vit-ssl-own)."""
+    return name in PACKAGE_MODELS or name == SSL_OWN_MODEL or name.startswith(("timm:", DISTILLED_PREFIX,
+                                                                               PRETRAINED_PREFIX))
+
+
+def pretrained_dir_of(name: str) -> str | None:
+    """The encoder folder of `vit-pretrained:DIR`, else None."""
+    return name[len(PRETRAINED_PREFIX):] if name.startswith(PRETRAINED_PREFIX) else None
 
 
 def split_timm_name(name: str) -> tuple[str, str | None]:
@@ -95,6 +111,8 @@ def display_name(name: str) -> str:
     if name.startswith("timm:"):
         architecture, source = split_timm_name(name)
         return f"timm:{architecture}" + (f"@{Path(source).name or source}" if source else "")
+    if pretrained_dir_of(name) is not None:
+        return PRETRAINED_PREFIX + (Path(pretrained_dir_of(name)).name or pretrained_dir_of(name))
     return name
 
 
@@ -103,7 +121,9 @@ def model_folder_name(name: str) -> str:
 
 
 def check_model_name(name: str) -> str:
-    if name in CLASSIC_MODELS or name in CNN_MODELS or name in PACKAGE_MODELS:
+    if name in CLASSIC_MODELS or name in CNN_MODELS or name in PACKAGE_MODELS or name == SSL_OWN_MODEL:
+        return name
+    if pretrained_dir_of(name):
         return name
     if name.startswith("timm:") and split_timm_name(name)[0] and not name.endswith("@"):
         return name
@@ -111,8 +131,9 @@ def check_model_name(name: str) -> str:
     if teacher is not None and is_package_model(teacher) and teacher_of(teacher) is None:
         return check_model_name(teacher) and name
     raise ValueError(f"unknown model {name!r}; choose from {', '.join((*CLASSIC_MODELS, *CNN_MODELS, *PACKAGE_MODELS))}, "
-                     "timm:NAME (e.g. timm:resnet18), timm:NAME@WEIGHTS (a pretrained start) or vit-distilled:TEACHER "
-                     "(TEACHER one of vit, vit-plain, timm:NAME[@WEIGHTS])")
+                     f"{SSL_OWN_MODEL}, timm:NAME (e.g. timm:resnet18), timm:NAME@WEIGHTS (a pretrained start), "
+                     "vit-distilled:TEACHER (TEACHER one of vit, vit-plain, timm:NAME[@WEIGHTS]) or vit-pretrained:DIR "
+                     "(an `audio-vit pretrain` encoder folder)")
 
 
 def describe(name: str) -> str:
@@ -130,6 +151,12 @@ def describe(name: str) -> str:
     teacher = teacher_of(name)
     if teacher is not None:
         return f"the default ViT distilled from a {display_name(teacher)} teacher trained on the same folds (--teacher)"
+    if pretrained_dir_of(name) is not None:
+        return (f"audio_vit's ViT fine-tuned from the pretrained encoder {Path(pretrained_dir_of(name)).name} "
+                "(--model-name-or-path, transfer recipe)")
+    if name == SSL_OWN_MODEL:
+        return ("audio_vit's ViT pretrained without labels on the fold's own training clips (`audio-vit pretrain`, "
+                "masked spectrogram modeling), then fine-tuned on them")
     architecture, source = split_timm_name(name)
     if source:
         return f"audio_vit training with the timm backbone {architecture} from pretrained weights {Path(source).name} " \
@@ -148,6 +175,7 @@ class FoldContext:
     data_flags: list[str] = field(default_factory=list)  # processing flags handed to the package's training
     train_flags: list[str] = field(default_factory=list)  # extra `audio-vit train` flags for vit/timm models
     cnn_epochs: int = 30
+    pretraining_flags: list[str] = field(default_factory=list)  # extra `audio-vit pretrain` flags for vit-ssl-own
     # Where the runs of the other models of a comparison live (`<models_dir>/<model>/seed<S>/fold<F>`): a distilled
     # ViT reuses its teacher's fold run from there. None (cross-validate): the teacher is trained in the run folder.
     models_dir: Optional[Path] = None
@@ -245,6 +273,10 @@ def training_argv(name: str, context: FoldContext, test_fold: str, seed: int, mo
         architecture, source = split_timm_name(name)
         argv += ["--backbone", "timm", "--timm-model-name", architecture]
         argv += ["--pretrained-backbone", source, "--route", "pretrained"] if source else []
+    elif pretrained_dir_of(name) is not None:
+        argv += ["--model-name-or-path", pretrained_dir_of(name)]
+    elif name == SSL_OWN_MODEL:
+        argv += ["--model-name-or-path", str(model_dir.parent / PRETRAINED_DIR)]
     elif teacher_of(name) is None:
         argv += PACKAGE_MODELS[name]
     if (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir()):
@@ -267,11 +299,15 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
     if teacher is not None:
         argv += ["--teacher", teacher_model_dir(teacher, context, test_fold, seed, run_dir)]
     reused = reuse_route_candidates(argv, context, test_fold, seed, model_dir) if name == AUTO_MODEL else []
+    pretrain_seconds, pretrained_earlier = (pretrain_on_fold(argv, context, seed, run_dir) if name == SSL_OWN_MODEL
+                                            else (None, False))
     # The user's flags win even where their value is a plain default (`--stem patch`), as in `audio-vit train`.
     results = train_with_route(*parse_training_args(argv), explicit=explicit_option_names(argv))
     train_seconds = time.perf_counter() - started
     if reused:  # the candidates trained in their own rows: the default's time is theirs plus the choice and test
         train_seconds += sum(results["route"]["candidates"][route]["train_seconds"] or 0.0 for route in reused)
+    if pretrained_earlier:  # vit-ssl-own's time is its pretraining's plus its fine-tuning's
+        train_seconds += pretrain_seconds
     if not is_main_process():
         return {}  # the main process wrote the test results and reads them; the others are done
     test_file = model_dir / TEST_RESULTS_NAME
@@ -298,7 +334,57 @@ def _run_package_training(name: str, context: FoldContext, test_fold: str, seed:
         "best_epoch": test.get("best_epoch"), "model_dir": str(model_dir.resolve()),
         "nonfinite_steps_skipped": results.get("nonfinite_steps_skipped", 0),
         **route_summary(results.get("route")),
+        **({"pretrain_seconds": pretrain_seconds} if pretrain_seconds is not None else {}),
     }
+
+
+def fold_training_files(argv: list[str]) -> list[str]:
+    """The audio files of the training split that `audio-vit train argv` trains on: the split of its data options
+    with the validation fold `--recipe auto` picks (`auto_recipe.validation_defaults`, applied as `resolve_recipe`
+    applies it). Never a validation or test clip: what a fold's own pretraining may see."""
+    from ..data import build_manifest, column_values, resolve_data_dir
+    from ..data.splits import assign_splits
+    from ..training import explicit_option_names, parse_training_args
+    from ..training.auto_recipe import apply_defaults, validation_defaults
+
+    _, data_args, _, args = parse_training_args(argv)
+    data_args = resolve_data_dir(data_args)
+    manifest = build_manifest(data_args)
+    if args.recipe == "auto":
+        apply_defaults((data_args,), validation_defaults(manifest, data_args), explicit_option_names(argv))
+    splits, _ = assign_splits(manifest, data_args)
+    audio = column_values(manifest.audio, "audio")
+    return [audio[int(row)] for row in splits["train"]]
+
+
+def pretrain_on_fold(train_argv: list[str], context: FoldContext, seed: int, run_dir: Path) -> tuple[float, bool]:
+    """`vit-ssl-own`: pretrain an encoder (into `run_dir/pretrained`) on the training clips of the fold training
+    `train_argv` (written to `run_dir/pretraining_clips.csv`); a finished pretraining is reused, an interrupted one
+    resumed. Returns the pretraining seconds and whether it had finished earlier (reused)."""
+    import csv
+
+    from ..pretraining import parse_pretraining_args, pretrain
+    from ..training.checkpointing import list_checkpoints
+
+    encoder_dir = run_dir / PRETRAINED_DIR
+    results_file = encoder_dir / "all_results.json"
+    if results_file.is_file() and json.loads(results_file.read_text(encoding="utf-8")).get("finished"):
+        return json.loads(results_file.read_text(encoding="utf-8"))["train_seconds"], True
+    clips_csv = run_dir / "pretraining_clips.csv"
+    if is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(clips_csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file_name"])
+            writer.writerows([str(Path(path).resolve())] for path in fold_training_files(train_argv))
+    wait_for_everyone()  # the other processes read the list the main process wrote
+    argv = ["--data-dir", str(run_dir), "--metadata-file", str(clips_csv), *context.data_flags,
+            "--validation-fraction", "0", "--test-fraction", "0", "--seed", str(seed), "--disable-tqdm",
+            *context.pretraining_flags, "--output-dir", str(encoder_dir)]
+    argv += ["--resume-from-checkpoint", "latest"] if list_checkpoints(encoder_dir) else ["--overwrite-output-dir"]
+    started = time.perf_counter()
+    pretrain(*parse_pretraining_args(argv))
+    return time.perf_counter() - started, False
 
 
 def reuse_route_candidates(argv: list[str], context: FoldContext, test_fold: str, seed: int,
@@ -339,6 +425,10 @@ def run_settings(name: str, context: FoldContext) -> dict:
     teacher = teacher_of(name)
     if teacher is not None:
         settings["teacher"] = {"model": teacher, **run_settings(teacher, context)}
+    if pretrained_dir_of(name) is not None:
+        settings["pretrained"] = str(Path(pretrained_dir_of(name)).expanduser().resolve())
+    if name == SSL_OWN_MODEL:
+        settings["pretraining_flags"] = list(context.pretraining_flags)
     return settings
 
 

@@ -40,7 +40,8 @@ class ModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Model folder to fine-tune (config, weights, feature extractor). Unset: train from scratch."},
+        metadata={"help": "Model folder to fine-tune (config, weights, feature extractor), or a pretrained encoder "
+                  "folder (`audio-vit pretrain`: a new head, every encoder tensor loaded). Unset: train from scratch."},
     )
     ignore_mismatched_labels: bool = field(
         default=False,

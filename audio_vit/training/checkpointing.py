@@ -10,7 +10,8 @@ from pathlib import Path
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINER_STATE_NAME = "trainer_state.json"
-_EPOCH_DIR = re.compile(r"^epoch_(\d+)$")
+# `train` checkpoints at epoch ends (`epoch_N`), `audio-vit pretrain` also within epochs (`step_N`, N optimizer steps).
+_CHECKPOINT_DIR = re.compile(r"^(?:epoch|step)_(\d+)$")
 
 
 @dataclass
@@ -56,11 +57,11 @@ def _json_default(value):
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """`output_dir/checkpoints/epoch_N` folders, oldest first (temporary folders are ignored)."""
+    """`output_dir/checkpoints/epoch_N` (or `step_N`) folders, oldest first (temporary folders are ignored)."""
     root = Path(output_dir) / CHECKPOINTS_DIR
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _EPOCH_DIR.match(p.name))]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _CHECKPOINT_DIR.match(p.name))]
     return [p for _, p in sorted(found)]
 
 
@@ -82,15 +83,19 @@ def resolve_checkpoint(resume_from_checkpoint: str, output_dir: str | Path) -> P
     return path
 
 
-def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState, save_total_limit: int) -> Path:
-    """`accelerator.save_state` + trainer state into `checkpoints/epoch_N`, atomically; keep the newest K.
+def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState, save_total_limit: int,
+                    name: str | None = None) -> Path:
+    """`accelerator.save_state` + trainer state into `checkpoints/epoch_N` (or `checkpoints/NAME`, `step_N` for a
+    checkpoint within an epoch), atomically; keep the newest K.
 
-    Everything is written into `checkpoints/.tmp-epoch_N` and renamed when complete, so an interrupted
-    save never leaves a half-written `epoch_N` that `latest` would pick up.
+    Everything is written into `checkpoints/.tmp-NAME` and renamed when complete, so an interrupted
+    save never leaves a half-written `epoch_N` that `latest` would pick up. `state` is any dataclass with `epoch`
+    and `save(path)` (`TrainerState`, pretraining's `PretrainingState`).
     """
     root = Path(output_dir) / CHECKPOINTS_DIR
-    final = root / f"epoch_{state.epoch}"
-    tmp = root / f".tmp-epoch_{state.epoch}"
+    name = name or f"epoch_{state.epoch}"
+    final = root / name
+    tmp = root / f".tmp-{name}"
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
         if tmp.exists():

@@ -101,27 +101,31 @@ def plan_routes(route: str, model_args, args, explicit: set[str]) -> RoutePlan:
 def candidate_arguments(name: str, plan: RoutePlan, arguments: tuple, explicit: set[str], output_dir: Path,
                         do_test: bool) -> tuple[tuple, set[str]]:
     """Copies of the four argument dataclasses (and the explicit-option set) that train candidate `name` into
-    `output_dir`: the scratch ViT with the start's options cleared, the pretrained start, or the ViT distilled from
-    the pretrained candidate's model (`output_dir`'s sibling `pretrained`)."""
+    `output_dir`: the scratch ViT with the start's options cleared, the pretrained start (timm weights, or an audio_vit
+    model folder fine-tuned with `--model-name-or-path`), or the ViT distilled from the pretrained candidate's model
+    (`output_dir`'s sibling `pretrained`)."""
     model_args, data_args, aug_config, args = (copy.deepcopy(value) for value in arguments)
     explicit = set(explicit)
     if name == "scratch":
         for option in START_OPTIONS:
             setattr(model_args, option, getattr(type(model_args)(), option))
         explicit -= set(START_OPTIONS)
-    elif name in ("pretrained", "distilled"):
-        if name == "pretrained":
+    elif name == "pretrained":
+        if plan.start.kind == "model_folder":  # an audio_vit folder (`audio-vit pretrain`'s encoder), fine-tuned
+            model_args.model_name_or_path = plan.start.weights
+            explicit.add("model_name_or_path")
+        else:
             model_args.backbone, model_args.timm_model_name = "timm", plan.start.timm_model_name
             model_args.pretrained_backbone = plan.start.weights
             explicit |= set(START_OPTIONS)
-            if plan.pretrained_epochs is not None:
-                args.num_train_epochs = plan.pretrained_epochs
-                explicit.add("num_train_epochs")
-        else:
-            args.teacher = str(output_dir.parent / "pretrained")
-            for option in START_OPTIONS:
-                setattr(model_args, option, getattr(type(model_args)(), option))
-            explicit -= set(START_OPTIONS)
+        if plan.pretrained_epochs is not None:
+            args.num_train_epochs = plan.pretrained_epochs
+            explicit.add("num_train_epochs")
+    elif name == "distilled":
+        args.teacher = str(output_dir.parent / "pretrained")
+        for option in START_OPTIONS:
+            setattr(model_args, option, getattr(type(model_args)(), option))
+        explicit -= set(START_OPTIONS)
     args.output_dir, args.do_test, args.route = str(output_dir), do_test, name
     return (model_args, data_args, aug_config, args), explicit
 
@@ -136,19 +140,21 @@ def fit_budget(plan: RoutePlan, arguments: tuple, explicit: set[str]) -> RoutePl
     if "pretrained" not in plan.candidates or "num_train_epochs" in explicit:
         return plan
     costs, shape = {}, {}
+    # a timm network costs more a frame than the ViT; an audio_vit folder start is a ViT
+    pretrained_factor = PRETRAINED_COST_FACTOR if plan.start.kind == "timm_weights" else 1.0
     for name in plan.candidates:
         run_arguments, run_explicit = candidate_arguments(name, plan, arguments, explicit, Path("."), do_test=False)
         model_args, data_args, aug_config, args = run_arguments
         record = resolve_recipe(model_args, data_args, aug_config, args, run_explicit)
         if record is None:  # nothing to derive from (a folder prepared without a recipe): no budget to apply
             return plan
-        factor = PRETRAINED_COST_FACTOR if name == "pretrained" else 1.0
+        factor = pretrained_factor if name == "pretrained" else 1.0
         shape[name] = (args.num_train_epochs, record["train_clips"], model_args.max_length)
         costs[name] = factor * training_cost(*shape[name])
     budget = ROUTE_BUDGET_SHARE * CLIP_FRAME_BUDGET
     left = budget - sum(cost for name, cost in costs.items() if name != "pretrained")
     epochs, clips, frames = shape["pretrained"]
-    fitting = int(left / (PRETRAINED_COST_FACTOR * training_cost(1, clips, frames)) + 1e-6)  # (float rounding)
+    fitting = int(left / (pretrained_factor * training_cost(1, clips, frames)) + 1e-6)  # (float rounding)
     record = {"budget": budget, "costs": costs, "recipe_epochs": epochs, "fitting_epochs": min(epochs, fitting)}
     if fitting >= epochs:
         return dataclasses.replace(plan, budget=record)

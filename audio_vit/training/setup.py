@@ -31,6 +31,8 @@ from ..model_folder import (
     ALL_RESULTS_NAME,
     CONFIG_NAME,
     TEST_RESULTS_NAME,
+    ModelFolderError,
+    is_encoder_folder,
     require_model_folder,
 )
 from ..modeling_audio_vit import AudioViTForAudioClassification
@@ -87,8 +89,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:
-    """The accelerator for `args`: mixed precision only on a GPU, gloo for several CPU processes, DDP told
-    about frozen parameters."""
+    """The accelerator for `args` (`TrainingArguments`, or pretraining's arguments, which freeze nothing): mixed
+    precision only on a GPU, gloo for several CPU processes, DDP told about frozen parameters."""
     mixed_precision = args.mixed_precision
     if mixed_precision != "no" and (args.cpu or not torch.cuda.is_available()):
         logger.info("mixed_precision=%s is a no-op on the CPU; training in float32", mixed_precision)
@@ -97,7 +99,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
     # sets up its gloo (MULTI_CPU) backend when told to use the CPU.
     multi_process_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     # Frozen parameters get no gradient: DDP must be told to expect that.
-    partly_frozen = args.freeze_backbone or args.head_only_epochs > 0
+    partly_frozen = getattr(args, "freeze_backbone", False) or getattr(args, "head_only_epochs", 0) > 0
     return Accelerator(
         cpu=args.cpu or multi_process_cpu,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if partly_frozen else None,
@@ -240,7 +242,8 @@ def build_loaders(prepared: PreparedData, aug_config: AugmentationConfig, args: 
 
 def build_model(model_args: ModelArguments, id2label: dict[int, str],
                 multi_label: bool = False) -> AudioViTForAudioClassification:
-    """A fresh AudioViT, or the checkpoint to fine-tune (its head re-initialised only when allowed).
+    """A fresh AudioViT, or the checkpoint to fine-tune (its head re-initialised only when allowed; a pretrained
+    encoder folder without a head, `audio-vit pretrain`'s, always gets a new one).
 
     `multi_label=True` sets `config.problem_type = "multi_label_classification"`: BCE loss, sigmoid scores.
     """
@@ -252,6 +255,8 @@ def build_model(model_args: ModelArguments, id2label: dict[int, str],
                                 problem_type=problem_type)
         return AudioViTForAudioClassification(config)
     path = str(require_model_folder(model_args.model_name_or_path, "--model-name-or-path"))
+    if is_encoder_folder(path):
+        return set_clip_length(encoder_with_new_head(path, id2label, problem_type), model_args.max_length)
     config = AudioViTConfig.from_pretrained(path)
     checkpoint_labels = [config.id2label[i] for i in sorted(config.id2label)]
     data_labels = [id2label[i] for i in sorted(id2label)]
@@ -269,6 +274,32 @@ def build_model(model_args: ModelArguments, id2label: dict[int, str],
         problem_type=problem_type,
     )
     return set_clip_length(model, model_args.max_length)
+
+
+def encoder_with_new_head(path: str, id2label: dict[int, str],
+                          problem_type: str | None = None) -> AudioViTForAudioClassification:
+    """The classifier of a pretrained encoder folder (a bare `AudioViTModel`): every encoder tensor loaded, a new
+    head for `id2label`. Raises `ModelFolderError` naming the tensors when any encoder tensor is missing, unexpected or
+    of another shape (a folder that does not fit its config.json)."""
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # its load report lists the new head as missing: checked below instead
+    try:
+        model, info = AudioViTForAudioClassification.from_pretrained(
+            path, num_labels=len(id2label), id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            problem_type=problem_type, output_loading_info=True)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    head = {name for name in model.state_dict() if not name.startswith(f"{model.base_model_prefix}.")}
+    not_loaded = sorted(set(info["missing_keys"]) - head)
+    problems = [*not_loaded, *map(str, info["mismatched_keys"]), *map(str, info["unexpected_keys"])]
+    if problems:
+        raise ModelFolderError(f"the pretrained encoder {path!r} does not fit its config.json: {len(problems)} encoder "
+                               f"tensor(s) missing, unexpected or of another shape: {problems[:10]}")
+    logger.info("pretrained encoder %s: every encoder tensor loaded, new classification head for %d labels", path,
+                len(id2label))
+    return model
 
 
 def set_clip_length(model: AudioViTForAudioClassification, max_length: int | None) -> AudioViTForAudioClassification:

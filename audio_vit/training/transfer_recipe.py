@@ -83,8 +83,10 @@ def pretrained_start(model_args) -> dict[str, Any] | None:
     if getattr(model_args, "pretrained_backbone", None):
         return {"kind": "pretrained_backbone", "source": str(model_args.pretrained_backbone), "new_head": True}
     if getattr(model_args, "model_name_or_path", None):
+        from ..model_folder import is_encoder_folder
+
         return {"kind": "model_folder", "source": str(model_args.model_name_or_path),
-                "new_head": bool(model_args.ignore_mismatched_labels)}
+                "new_head": bool(model_args.ignore_mismatched_labels) or is_encoder_folder(model_args.model_name_or_path)}
     return None
 
 
