@@ -162,7 +162,9 @@ def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "audio_vit.cli"]
     result = subprocess.run([*launch, *flags, "--folds", "1"], cwd=repo, env=env, capture_output=True, text=True,
                             timeout=900)
-    assert result.returncode == 0, f"STDOUT:\n{result.stdout[-3000:]}\nSTDERR:\n{result.stderr[-5000:]}"
+    errors = "\n".join(line for line in result.stderr.splitlines() if ": error:" in line)  # each process's own
+    assert result.returncode == 0, (f"STDOUT:\n{result.stdout[-3000:]}\nERRORS:\n{errors}\n"
+                                    f"STDERR:\n{result.stderr[-5000:]}")
     assert "on 2 process(es)" in result.stdout
     fold1 = json.loads((out / "seed42" / "fold1" / "result.json").read_text())
     assert set(fold1["route_candidates"]) == {"scratch", "pretrained"}

@@ -59,3 +59,33 @@ def test_two_processes_batch_b_match_one_process_batch_2b(tmp_path):
     assert test_two["confusion_matrix"] == test_one["confusion_matrix"]
     # only the main process wrote: one set of outputs, one checkpoint per epoch
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["epoch_1", "epoch_2"]
+
+
+class _OtherProcess:
+    """What `save_model` sees on a process other than the main one (barriers are no-ops here)."""
+
+    is_main_process = False
+
+    def wait_for_everyone(self):
+        pass
+
+    def unwrap_model(self, model):
+        return model
+
+    def save(self, obj, path, **kwargs):
+        raise AssertionError("a process other than the main one saved weights")
+
+
+def test_only_the_main_process_touches_the_model_folder(tmp_path):
+    """A non-main process's `save_pretrained` created and listed the staging folder while the main process emptied
+    and removed it: under load it died with FileNotFoundError, and the launch with it (cross-validate under
+    `accelerate launch`, exit code 2 on process 1). Such a process must leave the folder alone."""
+    from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
+    from audio_vit.training.checkpointing import save_model
+
+    model = AudioViTForAudioClassification(AudioViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                          intermediate_size=32, num_labels=2, max_length=32))
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    save_model(_OtherProcess(), model, AudioViTFeatureExtractor(), output_dir)
+    assert list(output_dir.iterdir()) == []

@@ -12,8 +12,6 @@ same steps as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +29,8 @@ from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, DATA_REPORT_NAME, RECIPE_NAME
 from ..modeling_audio_vit import AudioViTModel
 from ..training.arguments import non_default_options
-from ..training.checkpointing import TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, write_json_atomic
+from ..training.checkpointing import (TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, save_model,
+                                     write_json_atomic)
 from ..training.nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm
 from ..training.optimization import LRSchedule
 from ..training.param_groups import parameter_groups
@@ -379,19 +378,9 @@ def pretraining_record(prepared, data_args, model_args, args, results: dict, win
 def save_encoder(accelerator: Accelerator, encoder: AudioViTModel, feature_extractor, output_dir: Path,
                  record: dict) -> None:
     """The encoder folder (config with the `pretraining` record, weights, feature extractor with the clips'
-    mean/std), written into a staging folder and moved in file by file, as `checkpointing.save_model` does."""
+    mean/std), written as `checkpointing.save_model` writes a model folder."""
     encoder.config.pretraining = record
-    staging = output_dir / ".tmp_encoder"
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    encoder.save_pretrained(str(staging), is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
-        feature_extractor.save_pretrained(str(staging))
-        for path in staging.iterdir():
-            os.replace(path, output_dir / path.name)
-        staging.rmdir()
-    accelerator.wait_for_everyone()
+    save_model(accelerator, encoder, feature_extractor, output_dir, staging_name=".tmp_encoder")
 
 
 def tracker_config(model_args, args) -> dict:

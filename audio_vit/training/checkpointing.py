@@ -114,20 +114,19 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState, sa
     return final
 
 
-def save_model(accelerator, model, feature_extractor, output_dir: Path) -> None:
+def save_model(accelerator, model, feature_extractor, output_dir: Path, staging_name: str = ".tmp_best_model") -> None:
     """The loadable model folder: weights + config (with id2label) + feature extractor (with mean/std).
 
-    Written into a temporary folder first and moved in file by file (`os.replace`), so a crash while saving
-    never leaves a half-written `model.safetensors` in place of the previous best model.
+    Written into a temporary folder (`staging_name`) first and moved in file by file (`os.replace`), so a crash while
+    saving never leaves a half-written `model.safetensors` in place of the previous best model. Only the main process
+    touches the folder: every process holds the same weights, and another process's `save_pretrained` would create and
+    list the staging folder while the main process empties and removes it.
     """
     accelerator.wait_for_everyone()
-    staging = output_dir / ".tmp_best_model"
     if accelerator.is_main_process:
+        staging = output_dir / staging_name
         shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    unwrapped = accelerator.unwrap_model(model)
-    unwrapped.save_pretrained(str(staging), is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(str(staging), save_function=accelerator.save)
         feature_extractor.save_pretrained(str(staging))
         for path in staging.iterdir():
             os.replace(path, output_dir / path.name)
