@@ -25,14 +25,15 @@ recipe's epochs (20-80), a cosine schedule after one warmup epoch and the scratc
 folds only (BENCHMARKS.md, "Transfer recipe: how it was chosen": EfficientNet-Lite0, 18 training clips per class,
 the validation folds of test folds 1 / 3 / 5): on the `small` variant that recipe over half the epochs (40) scored
 83.3 / 91.7 / 85.0% (mean 86.7%) against 85.0 / 90.0 / 86.7% (87.2%) for the scratch optimisation (1e-3, plateau, 80
-epochs) with the code of the time; with the code since issue 19 it scored 77.2% there, its best epoch the last on every
-fold (rerun with the current code: 82.8%, within the 11.7-point swing that floating-point order alone gives one fold;
-BENCHMARKS.md, "The ImageNet start's drop on `small`"), and on `noisy5s-small` the same recipe over 80 epochs
-scored 86.7 / 83.3 / 95.0% (88.3%) against 78.3 / 75.0 / 88.3% (80.6%) over 40: a few clips a class give few
-optimizer steps an epoch, so the full epoch budget. Keeping ImageNet's features more (1e-3 over 40 epochs: 68.9%; 3e-4 decayed layer-wise to a tenth
-at the stem over 30 epochs: 27.8%) fitted far worse: log-mel spectrograms are far from photographs, and the whole
-network has to move. The head-only epoch, the warmup and the augmentation were not varied on their own. The
-audio-start values were not measured (no audio-pretrained checkpoint is available offline) and say so.
+epochs) with the code of the time; with the code since issue 19 it scored 77.2% there, its best epoch the last on
+every fold (rerun with the current code: 82.8%, within the 11.7-point swing that floating-point order alone gives
+one fold; BENCHMARKS.md, "The ImageNet start's drop on `small`"), and on `noisy5s-small` the same recipe over 80
+epochs scored 86.7 / 83.3 / 95.0% (88.3%) against 78.3 / 75.0 / 88.3% (80.6%) over 40: a few clips a class give few
+optimizer steps an epoch, so the full epoch budget. Keeping ImageNet's features more (1e-3 over 40 epochs: 68.9%;
+3e-4 decayed layer-wise to a tenth at the stem over 30 epochs: 27.8%) fitted far worse: log-mel spectrograms are far
+from photographs, and the whole network has to move. The head-only epoch, the warmup and the augmentation were not
+varied on their own. The audio-start values were not measured (no audio-pretrained checkpoint is available offline)
+and say so.
 """
 from __future__ import annotations
 
