@@ -272,13 +272,17 @@ def test_compare_pretrained_and_distilled_rows(small_fsdd, tmp_path):
 
     # vit-auto: per fold, its candidates are the vit and pretrained rows' own runs (reused, not trained again); the
     # choice follows their validation scores and its test result is the chosen row's.
+    from audio_vit.training.route_selection import choose_route, validation_clip_count
+
     auto_runs = out / "models" / "vit-auto" / "seed42"
     candidate_rows = {"scratch": out / "models" / "vit" / "seed42", "pretrained": teacher_runs}
     for fold in ("1", "2"):
         result = json.loads((auto_runs / f"fold{fold}" / "result.json").read_text())
         validation = {route: json.loads((runs / f"fold{fold}" / "model" / "all_results.json").read_text())
                       for route, runs in candidate_rows.items()}
-        best = max(validation, key=lambda r: (validation[r]["eval_accuracy"], -validation[r]["eval_loss"]))
+        clips = validation_clip_count(out / "models" / "vit" / "seed42" / f"fold{fold}" / "model")
+        assert clips == 12  # the validation fold's clips, read from the run's data report
+        best = choose_route(validation, clips)[0]  # the best score, a lead within one standard error a tie for the ViT
         assert result["route"] == best and set(result["route_candidates"]) == {"scratch", "pretrained"}
         chosen = json.loads((candidate_rows[best] / f"fold{fold}" / "result.json").read_text())
         assert result["confusion_matrix"] == chosen["confusion_matrix"]
