@@ -261,14 +261,7 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
                 `self.return_attention_mask`, or `True` when the examples carry a mask.
             return_tensors (`"pt"`, `"np"` or `None`, defaults to `None`): as in `__call__`.
         """
-        if return_tensors not in RETURN_TENSORS:
-            raise ValueError(f"return_tensors={return_tensors!r} must be one of {RETURN_TENSORS}")
-        padding = {True: "longest", False: "do_not_pad"}.get(padding, padding)
-        if padding not in PADDING_STRATEGIES:
-            raise ValueError(f"padding={padding!r} must be one of {PADDING_STRATEGIES} or a bool")
-        max_length = self.max_length if max_length is None else max_length
-        if max_length is not None and (not isinstance(max_length, numbers.Integral) or max_length <= 0):
-            raise ValueError(f"max_length={max_length!r} must be a positive int (frames) or None")
+        padding, max_length = self._check_padding_options(return_tensors, padding, max_length)
         if pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, numbers.Integral) or pad_to_multiple_of <= 0):
             raise ValueError(f"pad_to_multiple_of={pad_to_multiple_of!r} must be a positive int (frames) or None")
         columns = _feature_columns(processed_features)
@@ -434,8 +427,8 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         keep_frames = valid_frames if padding == "do_not_pad" else [num_frames] * len(clips)
         return _batch_feature(log_mel, attention_mask, return_tensors, keep_frames, device)
 
-    def _check_call_options(self, return_tensors, padding, max_length, truncation, device):
-        """Validated (padding strategy, max_length, truncation, device) of one `__call__`."""
+    def _check_padding_options(self, return_tensors, padding, max_length) -> tuple[str, int | None]:
+        """Validated (padding strategy, max_length) of a `__call__` or a `pad`."""
         if return_tensors not in RETURN_TENSORS:
             raise ValueError(f"return_tensors={return_tensors!r} must be one of {RETURN_TENSORS}")
         padding = {True: "longest", False: "do_not_pad"}.get(padding, padding)
@@ -444,6 +437,11 @@ class AudioViTFeatureExtractor(SequenceFeatureExtractor):
         max_length = self.max_length if max_length is None else max_length
         if max_length is not None and (not isinstance(max_length, numbers.Integral) or max_length <= 0):
             raise ValueError(f"max_length={max_length!r} must be a positive int (frames) or None")
+        return padding, max_length
+
+    def _check_call_options(self, return_tensors, padding, max_length, truncation, device):
+        """Validated (padding strategy, max_length, truncation, device) of one `__call__`."""
+        padding, max_length = self._check_padding_options(return_tensors, padding, max_length)
         if padding == "max_length" and max_length is None:
             padding = "longest"  # no fixed length configured
         device = torch.device("cpu") if device is None else torch.device(device)

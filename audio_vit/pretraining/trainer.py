@@ -19,14 +19,13 @@ from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..configuration_audio_vit import AudioViTConfig
 from ..data import SpectrogramCollator
 from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
-from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, DATA_REPORT_NAME, RECIPE_NAME
+from ..model_folder import ALL_RESULTS_NAME, DATA_REPORT_NAME
 from ..modeling_audio_vit import AudioViTModel
 from ..training.arguments import non_default_options
 from ..training.checkpointing import (TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, save_model,
@@ -34,7 +33,7 @@ from ..training.checkpointing import (TRAINER_STATE_NAME, resolve_checkpoint, sa
 from ..training.nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm
 from ..training.optimization import LRSchedule
 from ..training.param_groups import parameter_groups
-from ..training.setup import EpochShuffleSampler, make_accelerator, prepare_output_dir
+from ..training.setup import EpochShuffleSampler, check_output_dir, start_run
 from .card import write_pretraining_card
 from .data import (count_hours, crop_windows, format_pretraining_recipe, load_pretraining_data,
                    resolve_pretraining_recipe, steps_per_epoch, warmup_steps)
@@ -105,17 +104,11 @@ def pretrain(model_args, data_args, args, explicit: Optional[set[str]] = None) -
     from the pretraining clips first; the arguments are updated in place.
     """
     started = time.time()
-    check_output_dir(args)
+    check_output_dir(args, holds="a pretrained encoder")
     if explicit is None:
         explicit = non_default_options(model_args, data_args, args)
     recipe = resolve_pretraining_recipe(model_args, data_args, args, explicit)
-    accelerator = make_accelerator(args)
-    output_dir = prepare_output_dir(accelerator, args)
-    set_seed(args.seed)
-    if recipe is not None:
-        accelerator.print(format_pretraining_recipe(recipe))
-        if accelerator.is_main_process:
-            write_json_atomic(output_dir / RECIPE_NAME, recipe)
+    accelerator, output_dir = start_run(args, recipe, format_pretraining_recipe)
 
     # --- data: the clips' cached spectrograms, normalised with their own mean/std
     prepared = load_pretraining_data(data_args, AudioViTFeatureExtractor(**model_args.feature_extractor_kwargs()),
@@ -174,17 +167,6 @@ def pretrain(model_args, data_args, args, explicit: Optional[set[str]] = None) -
     for tracker in accelerator.trackers:
         tracker.finish()
     return results
-
-
-def check_output_dir(args) -> None:
-    output_dir = Path(args.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(f"--output-dir {str(output_dir)!r} exists and is not a folder")
-    if (output_dir / CONFIG_NAME).exists() and not args.resume_from_checkpoint and not args.overwrite_output_dir:
-        raise FileExistsError(
-            f"--output-dir {str(output_dir)!r} already holds a pretrained encoder; pass --overwrite-output-dir to "
-            "replace it or --resume-from-checkpoint latest to continue"
-        )
 
 
 def resume_state(accelerator: Accelerator, args, output_dir: Path, num_clips: int) -> PretrainingState:

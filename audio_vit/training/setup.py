@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Sampler
 
 from ..augmentation import AugmentationConfig, SpectrogramAugmenter
@@ -30,6 +30,7 @@ from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import (
     ALL_RESULTS_NAME,
     CONFIG_NAME,
+    RECIPE_NAME,
     TEST_RESULTS_NAME,
     ModelFolderError,
     is_encoder_folder,
@@ -38,7 +39,7 @@ from ..model_folder import (
 from ..modeling_audio_vit import AudioViTForAudioClassification
 from ..modeling_utils import resize_pos_embed
 from .arguments import ModelArguments, TrainingArguments
-from .checkpointing import CHECKPOINTS_DIR, TRAINER_STATE_NAME
+from .checkpointing import CHECKPOINTS_DIR, TRAINER_STATE_NAME, write_json_atomic
 from .optimization import LRSchedule
 
 logger = logging.getLogger(__name__)
@@ -118,15 +119,30 @@ def end_distributed() -> None:
     PartialState().destroy_process_group()
 
 
-def check_output_dir(args: TrainingArguments) -> None:
+def check_output_dir(args, holds: str = "a trained model") -> None:
+    """Refuse an `--output-dir` that is a file, or that already holds a model folder (`holds` says what, in the
+    error) without `--overwrite-output-dir` or `--resume-from-checkpoint`."""
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(f"--output-dir {str(output_dir)!r} exists and is not a folder")
     if (output_dir / CONFIG_NAME).exists() and not args.resume_from_checkpoint and not args.overwrite_output_dir:
         raise FileExistsError(
-            f"--output-dir {str(output_dir)!r} already holds a trained model; pass --overwrite-output-dir to replace "
-            "it or --resume-from-checkpoint latest to continue"
+            f"--output-dir {str(output_dir)!r} already holds {holds}; pass --overwrite-output-dir to replace it or "
+            "--resume-from-checkpoint latest to continue"
         )
+
+
+def start_run(args, recipe: dict | None, recipe_text) -> tuple[Accelerator, Path]:
+    """The accelerator and the prepared output folder of a run (`train`, `pretrain`), with the seed set; a derived
+    `recipe` is printed (`recipe_text(recipe)`) and saved as `recipe.json`."""
+    accelerator = make_accelerator(args)
+    output_dir = prepare_output_dir(accelerator, args)
+    set_seed(args.seed)
+    if recipe is not None:
+        accelerator.print(recipe_text(recipe))
+        if accelerator.is_main_process:
+            write_json_atomic(output_dir / RECIPE_NAME, recipe)
+    return accelerator, output_dir
 
 
 def prepare_output_dir(accelerator: Accelerator, args: TrainingArguments) -> Path:

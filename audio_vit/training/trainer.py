@@ -28,7 +28,6 @@ from ..model_folder import (
     ALL_RESULTS_NAME,
     DATA_REPORT_NAME,
     PRETRAINED_REPORT_NAME,
-    RECIPE_NAME,
     TEST_RESULTS_NAME,
     load_model,
     require_model_folder,
@@ -50,10 +49,9 @@ from .setup import (
     check_output_dir,
     epoch_seed,
     load_data,
-    make_accelerator,
-    prepare_output_dir,
     seed_worker_augmenter,
     start_from_pretrained_backbone,
+    start_run,
     steps_per_epoch,
     take_prepared_input,
 )
@@ -107,13 +105,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, aug_config: Augm
     if explicit is None:
         explicit = non_default_options(model_args, data_args, aug_config, args)
     recipe = resolve_recipe(model_args, data_args, aug_config, args, explicit)
-    accelerator = make_accelerator(args)
-    output_dir = prepare_output_dir(accelerator, args)
-    set_seed(args.seed)
-    if recipe is not None:
-        accelerator.print(format_recipe(recipe))
-        if accelerator.is_main_process:
-            write_json_atomic(output_dir / RECIPE_NAME, recipe)
+    accelerator, output_dir = start_run(args, recipe, format_recipe)
 
     # --- data: cached spectrograms; the feature extractor to normalise with carries the training split's mean/std
     prepared = load_data(data_args, args, build_feature_extractor(model_args), accelerator)
