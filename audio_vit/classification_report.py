@@ -211,13 +211,22 @@ def plot_confusion_matrix(
     return path
 
 
+def mean_std(values: Sequence[float]) -> dict[str, float]:
+    """The one mean ± std rule of every report over folds or seeds: {"mean", "std"}, std the sample standard
+    deviation (ddof=1; 0 for one value)."""
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+
+
 __all__ = [
     "CONFUSION_MATRIX_PNG",
     "PER_CLASS_JSON",
     "PER_CLASS_MARKDOWN",
     "format_per_class_markdown",
+    "mean_std",
     "multilabel_per_class_scores",
     "per_class_scores",
     "plot_confusion_matrix",
     "write_classification_report",
 ]
+

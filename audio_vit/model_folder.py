@@ -4,7 +4,8 @@ one, and the one loader.
 `load_model` is what the commands use instead of a bare `from_pretrained`: it checks the folder first so a
 broken checkpoint fails with the file name and what was expected, never unpickles a `pytorch_model.bin`
 unless asked to (and then only with `torch.load(weights_only=True)`), and refuses weights whose shapes do
-not match `config.json` instead of re-initialising them.
+not match `config.json` instead of re-initialising them. (Importing this module runs `audio_vit/__init__`, which
+registers `model_type="audio_vit"` with the transformers Auto classes.)
 """
 from __future__ import annotations
 
@@ -56,7 +57,6 @@ def resolve_model_folder(model_name_or_path: str | os.PathLike, revision: str | 
 
 def read_config(folder: str | os.PathLike):
     """`config.json` -> the model's `PretrainedConfig`, with an error naming the file when it is missing or bad."""
-    import audio_vit  # noqa: F401  (registers model_type "audio_vit" with AutoConfig)
     from transformers import AutoConfig
 
     folder = Path(folder)
@@ -195,7 +195,6 @@ def load_model(
     Returns the model in eval mode. Raises `ModelFolderError` for a missing/invalid config.json, missing or
     truncated weights, pickle-only weights (unless allowed) and weights whose shapes differ from the config.
     """
-    import audio_vit  # noqa: F401  (Auto classes)
     from transformers import AutoModelForAudioClassification
 
     folder = resolve_model_folder(model_name_or_path, revision=revision)
@@ -217,7 +216,6 @@ def load_model(
 
 def load_feature_extractor(model_name_or_path: str | os.PathLike, revision: str | None = None):
     """`preprocessor_config.json` of a model folder (or repo id) -> its feature extractor, or a clear error."""
-    import audio_vit  # noqa: F401
     from transformers import AutoFeatureExtractor
 
     folder = resolve_model_folder(model_name_or_path, revision=revision)

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def _register_config() -> None:
     from transformers import AutoConfig
 
-    from .configuration_audio_vit import AudioViTConfig
+    from .models.audio_vit.configuration_audio_vit import AudioViTConfig
 
     AutoConfig.register(AudioViTConfig.model_type, AudioViTConfig, exist_ok=True)
 
@@ -29,8 +29,8 @@ def _register_config() -> None:
 def _register_feature_extractor() -> None:
     from transformers import AutoFeatureExtractor
 
-    from .configuration_audio_vit import AudioViTConfig
-    from .feature_extraction_audio_vit import AudioViTFeatureExtractor
+    from .models.audio_vit.configuration_audio_vit import AudioViTConfig
+    from .models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 
     AutoFeatureExtractor.register(AudioViTConfig, AudioViTFeatureExtractor, exist_ok=True)
 
@@ -38,8 +38,8 @@ def _register_feature_extractor() -> None:
 def _register_models() -> None:
     from transformers import AutoModel, AutoModelForAudioClassification
 
-    from .configuration_audio_vit import AudioViTConfig
-    from .modeling_audio_vit import AudioViTForAudioClassification, AudioViTModel
+    from .models.audio_vit.configuration_audio_vit import AudioViTConfig
+    from .models.audio_vit.modeling_audio_vit import AudioViTForAudioClassification, AudioViTModel
 
     AutoModel.register(AudioViTConfig, AudioViTModel, exist_ok=True)
     AutoModelForAudioClassification.register(AudioViTConfig, AudioViTForAudioClassification, exist_ok=True)

@@ -21,7 +21,7 @@ def main() -> None:
     import torch
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
-    from audio_vit.convert_ast import convert_ast_checkpoint
+    from audio_vit.pretrained.convert_ast import convert_ast_checkpoint
 
     torch.manual_seed(0)
     model = ASTForAudioClassification(ASTConfig(num_labels=527)).eval()

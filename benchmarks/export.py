@@ -42,7 +42,7 @@ def main() -> None:
     import onnxruntime as ort
 
     from audio_vit import AudioViTConfig, AudioViTForAudioClassification
-    from audio_vit.export import check_lengths, export_onnx, export_pt2, load_runner, verify_export
+    from audio_vit.export.exporters import check_lengths, export_onnx, export_pt2, load_runner, verify_export
     from audio_vit.model_folder import load_model
 
     torch.set_num_threads(args.threads)
@@ -78,7 +78,7 @@ def main() -> None:
                 x = np.random.default_rng(0).standard_normal((batch, config.num_mel_bins, config.max_length)).astype(np.float32)
                 latency[batch] = median_ms(lambda: run(x), args.repeats)
             if args.clips and args.model:
-                from audio_vit.audio_io import load_audio
+                from audio_vit.data.audio_decoding import load_audio
                 from audio_vit.model_folder import load_feature_extractor
 
                 extractor = load_feature_extractor(args.model)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import ASTFeatureExtractor
 
-    from audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
+    from audio_vit.models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 
     clips = load_clips(args.num_clips, args.seconds)
     ours = AudioViTFeatureExtractor(

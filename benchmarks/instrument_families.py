@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fsdd_variants import (FILE_FORMATS, background_noise, log_uniform, print_summary, write_checked,  # noqa: E402
                            write_metadata)
 
-from audio_vit.evaluation.folds import make_folds  # noqa: E402
+from audio_vit.comparison.folds import make_folds  # noqa: E402
 
 SOUNDFONTS = {
     "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2",

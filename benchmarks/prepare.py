@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 
 def find_fsdd() -> Path:
-    from audio_vit.fsdd import locate_fsdd
+    from audio_vit.data.fsdd import locate_fsdd
 
     return Path(locate_fsdd())
 
@@ -57,7 +57,7 @@ def time_batches(prepared_dir: Path, batch: int, steps: int) -> dict:
     import torch
 
     from audio_vit import AudioViTConfig, AudioViTForAudioClassification
-    from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
+    from audio_vit.data.augmentation import AugmentationConfig, SpectrogramAugmenter
     from audio_vit.data import SpectrogramCollator, load_prepared
 
     torch.manual_seed(0)

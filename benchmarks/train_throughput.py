@@ -65,11 +65,11 @@ def main() -> None:
     from audio_vit.training import build_model, build_optimizer, parse_training_args
     from audio_vit.training import trainer
     from audio_vit.training.checkpointing import TrainerState
-    from audio_vit.training.evaluation_task import EvaluationTask
+    from audio_vit.training.task_metrics import EvaluationTask
     from audio_vit.training.nonfinite import NonFiniteGuard
     from audio_vit.training.optimization import LRSchedule, ModelEMA
     from audio_vit.training.param_groups import HeadOnlyThenUnfreeze
-    from audio_vit.training.setup import build_feature_extractor, build_loaders, load_data
+    from audio_vit.training.components import build_feature_extractor, build_loaders, load_data
     from audio_vit.training.trainer import Run
 
     if cli.threads:

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from audio_vit.data.fsdd_mix import DEFAULT_CLIPS_PER_SPLIT, build_fsdd_mixtures
-from audio_vit.fsdd import ensure_fsdd
+from audio_vit.data.fsdd import ensure_fsdd
 
 
 def main(argv: list[str]) -> int:

@@ -13,14 +13,14 @@ import soundfile as sf
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.app import (
+from audio_vit.serving.app import (
     AudioClassifierDemo, build_demo, format_duration, model_summary, spectrogram_image, timeline_points, write_timeline_csv,
 )
-from audio_vit.audio_io import load_audio
+from audio_vit.data.audio_decoding import load_audio
 from audio_vit.cli import main as cli_main
-from audio_vit.inference import WindowPrediction, classify_long_audio
-from audio_vit.serving import ServerBusyError
-from audio_vit.spectrogram_overview import STRIP_HEIGHT_PX, SpectrogramOverview, label_colours, overview_image
+from audio_vit.inference.long_audio import WindowPrediction, classify_long_audio
+from audio_vit.serving.batching import ServerBusyError
+from audio_vit.serving.spectrogram_overview import STRIP_HEIGHT_PX, SpectrogramOverview, label_colours, overview_image
 from tests.conftest import tiny_config_kwargs
 
 pytest.importorskip("gradio", reason="the web demo needs the `serve` extra (gradio)")
@@ -118,7 +118,7 @@ def test_timeline_points_and_csv(tmp_path):
     short, step = timeline_points(windows[:10])
     assert step == 1 and list(short.columns)[0] == "time (s)" and short["time (s)"].iloc[0] == 0.5
 
-    from audio_vit.app import DemoResult
+    from audio_vit.serving.app import DemoResult
 
     result = DemoResult(file="walk.flac", duration_s=2500.5, scores={"zero": 0.6}, windows=windows[:3], message="")
     path = write_timeline_csv(result, str(tmp_path))

@@ -23,9 +23,9 @@ import soundfile as sf
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.app import TIMELINE_HEADERS
-from audio_vit.audio_io import load_audio
-from audio_vit.inference import classify_audio_file, classify_long_audio
+from audio_vit.serving.app import TIMELINE_HEADERS
+from audio_vit.data.audio_decoding import load_audio
+from audio_vit.inference.long_audio import classify_audio_file, classify_long_audio
 from tests.conftest import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"

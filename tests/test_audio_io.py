@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from audio_vit.audio_io import (
+from audio_vit.data.audio_decoding import (
     AudioDecodeError,
     decode_audio,
     load_audio,

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
+from audio_vit.data.augmentation import AugmentationConfig, SpectrogramAugmenter
 
 B, M, T = 6, 16, 40
 

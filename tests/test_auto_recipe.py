@@ -6,7 +6,8 @@ import pytest
 import soundfile as sf
 
 from audio_vit.data.profile import DataProfile, profile_sources
-from audio_vit.training.auto_recipe import apply_defaults, cached_windows, derive_defaults
+from audio_vit.data.feature_recipe import apply_defaults, cached_windows
+from audio_vit.training.auto_recipe import derive_defaults
 
 
 def _write_clips(folder, specs):
@@ -229,7 +230,7 @@ def test_the_test_clips_do_not_steer_the_recipe(tmp_path):
     import csv
 
     from audio_vit.data import DataArguments
-    from audio_vit.training.auto_recipe import _profile_data
+    from audio_vit.data.feature_recipe import profile_data
 
     folds = {"1": [(8000, 1.0, str(i % 2)) for i in range(8)], "2": [(8000, 1.0, str(i % 2)) for i in range(8)],
              "3": [(8000, 1.0, str(i % 2)) for i in range(8)], "4": [(8000, 9.0, "0") for _ in range(20)]}
@@ -242,7 +243,7 @@ def test_the_test_clips_do_not_steer_the_recipe(tmp_path):
 
     def profile_for(test_fold):
         data_args = DataArguments(data_dir=str(tmp_path / "data"), fold_column="fold", test_fold=test_fold)
-        return _profile_data(data_args)[1]
+        return profile_data(data_args)[1]
 
     held_out_long = profile_for("4")  # the 9 s clips are the test fold
     held_out_short = profile_for("1")

@@ -19,8 +19,8 @@ from safetensors.torch import save_file
 from transformers import AutoModelForAudioClassification, pipeline
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification, AudioViTModel
-from audio_vit.modeling_timm_encoder import SpectrogramPatchEmbed, TimmBackbone
-from audio_vit.pretrained_weights import (
+from audio_vit.models.audio_vit.modeling_timm_encoder import SpectrogramPatchEmbed, TimmBackbone
+from audio_vit.pretrained.weights import (
     PretrainedLoadReport,
     load_pretrained_backbone,
     read_pretrained_state_dict,
@@ -480,7 +480,7 @@ def test_pretrained_checkpoint_loads_offline_without_audio_vit(imagenet_weights,
     model.save_pretrained(checkpoint)
     AudioViTFeatureExtractor(num_mel_bins=MELS, max_length=FRAMES).save_pretrained(checkpoint)
     # the network code travels with the weights; pretrained-weight loading and training code do not
-    assert (checkpoint / "modeling_timm_encoder.py").is_file() and (checkpoint / "modeling_utils.py").is_file()
+    assert (checkpoint / "modeling_timm_encoder.py").is_file() and (checkpoint / "modeling_layers.py").is_file()
     assert not (checkpoint / "pretrained_weights.py").exists() and not (checkpoint / "backbones.py").exists()
 
     x = torch.randn(2, MELS, FRAMES)
@@ -511,7 +511,7 @@ def test_timm_is_optional_for_scratch_checkpoints(monkeypatch):
     """modeling_timm_encoder.py travels with every checkpoint; remote-code loading must not demand timm for a scratch model."""
     from transformers.dynamic_module_utils import get_imports
 
-    import audio_vit.modeling_timm_encoder as timm_encoder
+    import audio_vit.models.audio_vit.modeling_timm_encoder as timm_encoder
 
     assert "timm" not in get_imports(timm_encoder.__file__)
     monkeypatch.setattr(timm_encoder, "timm", None)
@@ -525,7 +525,7 @@ def test_timm_is_optional_for_scratch_checkpoints(monkeypatch):
 
 
 def test_audio_vit_model_builds_the_timm_encoder_for_timm_configs():
-    from audio_vit.modeling_audio_vit import AudioViTTimmModel
+    from audio_vit.models.audio_vit.modeling_audio_vit import AudioViTTimmModel
 
     bare = AudioViTModel(timm_config("resnet18"))
     assert isinstance(bare, AudioViTTimmModel) and isinstance(bare, AudioViTModel)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
+from audio_vit.data.augmentation import AugmentationConfig, SpectrogramAugmenter
 from audio_vit.data.collator import SpectrogramCollator
-from audio_vit.inference import average_window_logits, clip_windows, whole_clip_logits
+from audio_vit.inference.long_audio import average_window_logits, clip_windows, whole_clip_logits
 from conftest import tiny_config_kwargs
 
 MELS = 16
@@ -134,7 +134,7 @@ def test_pipeline_judges_a_long_recording_on_all_of_its_windows(tmp_path):
 
 
 def test_evaluation_of_long_recordings_forwards_bounded_groups_with_the_same_logits(monkeypatch):
-    from audio_vit.training import evaluation
+    from audio_vit.training import eval_loop as evaluation
 
     torch.manual_seed(0)
     model = AudioViTForAudioClassification(AudioViTConfig(**tiny_config_kwargs(max_length=16))).eval()

@@ -11,9 +11,9 @@ import torch
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
 from audio_vit import AudioViTForAudioClassification
-from audio_vit.audio_io import load_audio
+from audio_vit.data.audio_decoding import load_audio
 from audio_vit.cli import main as cli_main
-from audio_vit.convert_ast import (
+from audio_vit.pretrained.convert_ast import (
     FEATURES_TOLERANCE,
     LOGITS_TOLERANCE,
     ast_feature_extractor,

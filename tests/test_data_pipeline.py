@@ -9,7 +9,7 @@ import torch
 
 import audio_vit.data.preprocess as preprocess
 from audio_vit import AudioViTFeatureExtractor
-from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter
+from audio_vit.data.augmentation import AugmentationConfig, SpectrogramAugmenter
 from audio_vit.commands import prepare
 from audio_vit.data import DataArguments, DataError, SpectrogramCollator, build_datasets, column_values, load_prepared
 from audio_vit.data.preprocess import dataset_statistics
@@ -46,7 +46,7 @@ def test_fsdd_spectrograms_stats_and_collator(fsdd_args):
     values = train[0]["input_values"]
     assert values.shape == (16, 32) and values.min() < -20  # raw dB, not normalized
     # raw dB equal the feature extractor's own output (to float16 precision)
-    from audio_vit.audio_io import load_audio
+    from audio_vit.data.audio_decoding import load_audio
 
     waveform, _ = load_audio(str(fsdd_args.data_dir) + "/" + train[0]["file"], sampling_rate=16000)
     expected = fe(waveform, sampling_rate=16000, do_normalize=False, return_tensors="np")["input_values"][0]

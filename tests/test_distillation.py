@@ -27,7 +27,7 @@ from audio_vit.training.distillation import (
     weaker_teacher_warning,
 )
 from audio_vit.training.distillation_recipe import FUNCTION_MATCHING
-from audio_vit.training.model_evaluation import evaluate_folder
+from audio_vit.training.folder_evaluation import evaluate_folder
 from conftest import tiny_config_kwargs
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audio_vit.commands import compare, cross_validate
-from audio_vit.evaluation import cross_validate as cv_module
+from audio_vit.comparison import cross_validate as cv_module
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY_VIT = ["--num-train-epochs", "1", "--num-mel-bins", "16", "--max-length", "32", "--patch-size", "16", "2",
@@ -177,7 +177,7 @@ def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
 
 
 def test_default_model_lists():
-    from audio_vit.evaluation.models import default_models
+    from audio_vit.comparison.models import default_models
 
     assert default_models(3000) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit", "vit-auto",
                                     "vit-plain", "timm:mobilenetv2_100", "timm:resnet18"]
@@ -195,7 +195,7 @@ def test_rerun_with_other_settings_is_refused(compared, small_fsdd):
 def test_cnn_baselines_see_the_data_derived_window():
     """The CNN baselines' input spans the window the package derives from the durations, not a fixed 1.28 s:
     5 s clips -> a 5 s window at a 20 ms hop; 0.5 s clips -> the 1 s minimum at 10 ms."""
-    from audio_vit.evaluation.features import ClipSet, fixed_waveforms, log_mel_images, window_feature_extractor
+    from audio_vit.comparison.features import ClipSet, fixed_waveforms, log_mel_images, window_feature_extractor
 
     def clips(seconds, count=4):
         rng = np.random.default_rng(0)
@@ -214,8 +214,8 @@ def test_cnn_baselines_see_the_data_derived_window():
 def test_a_users_processing_flags_reach_every_folds_training(tmp_path):
     """--max-clip-windows is a data option cross-validate parses itself: it must still reach the training (it was
     silently dropped, so the derived value was trained instead)."""
-    from audio_vit.evaluation.arguments import forwarded_data_flags, parse_evaluation_args
-    from audio_vit.evaluation.models import FoldContext, training_argv
+    from audio_vit.comparison.arguments import forwarded_data_flags, parse_evaluation_args
+    from audio_vit.comparison.models import FoldContext, training_argv
     from audio_vit.training import explicit_option_names, parse_training_args
 
     _, data_args, train_flags = parse_evaluation_args(
@@ -317,7 +317,7 @@ def test_cross_validate_distilled_trains_each_folds_teacher_first(small_fsdd, tm
 
 
 def test_a_reused_teacher_is_found_in_its_run_folder_whatever_the_working_directory(tmp_path, monkeypatch):
-    from audio_vit.evaluation.models import FoldContext, run_settings, teacher_model_dir
+    from audio_vit.comparison.models import FoldContext, run_settings, teacher_model_dir
 
     context = FoldContext(folds_csv=tmp_path / "folds.csv", label_names=["a", "b"], has_groups=False,
                           models_dir=tmp_path / "out" / "models")
@@ -338,7 +338,7 @@ TINY_PRETRAINING = ("--num-train-epochs 2 --num-mel-bins 16 --max-length 32 --st
 
 
 def test_fold_training_files_leave_out_the_test_and_the_recipes_validation_fold(small_fsdd, tmp_path):
-    from audio_vit.evaluation.models import FoldContext, fold_training_files, training_argv
+    from audio_vit.comparison.models import FoldContext, fold_training_files, training_argv
 
     with open(small_fsdd / "metadata.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

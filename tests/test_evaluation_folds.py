@@ -8,8 +8,8 @@ import pytest
 
 from audio_vit.data import DataArguments, build_manifest
 from audio_vit.data.splits import assign_splits, check_disjoint
-from audio_vit.evaluation.folds import assign_folds, check_folds, make_folds, read_folds_csv, write_folds_csv
-from audio_vit.evaluation.models import FoldContext, training_argv
+from audio_vit.comparison.folds import assign_folds, check_folds, make_folds, read_folds_csv, write_folds_csv
+from audio_vit.comparison.models import FoldContext, training_argv
 from audio_vit.training import parse_training_args
 
 
@@ -109,7 +109,7 @@ def test_fold_training_keeps_a_flag_whose_value_is_the_plain_default(tmp_path, m
     """`cross-validate ... --stem patch` must train the patch stem: the derived recipe (conv stem) may not
     replace a flag the user gave only because its value equals the dataclass default."""
     import audio_vit.training as training
-    from audio_vit.evaluation.models import _run_package_training
+    from audio_vit.comparison.models import _run_package_training
 
     seen = {}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from audio_vit.evaluation.report import (
+from audio_vit.comparison.report import (
     compare_markdown,
     confusion_from_predictions,
     plot_comparison,

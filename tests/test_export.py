@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.export import (
+from audio_vit.export.exporters import (
     ExportMismatchError,
     check_lengths,
     export_model_folder,
@@ -93,7 +93,7 @@ def test_pt2_export_matches_pytorch(model_dir, tmp_path):
 
 def test_position_resize_to_same_grid_is_identity():
     """Exported graphs always interpolate the positions; at the training grid that must change nothing."""
-    from audio_vit.modeling_utils import resize_pos_embed
+    from audio_vit.models.audio_vit.modeling_layers import resize_pos_embed
 
     pos = torch.randn(1, 12, 8)
     with torch.no_grad():

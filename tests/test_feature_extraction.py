@@ -24,7 +24,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging as hf_logging
 
-from audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
+from audio_vit.models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 
 NEAR_PEAK_DB, NEAR_PEAK_TOL, ALL_TOL = 40.0, 2e-4, 3e-3
 FSDD_RATE = 8000
@@ -145,7 +145,7 @@ def test_attention_mask_marks_real_audio(clips, long_clip):
 
 
 def test_random_crop_is_reproducible_and_on_the_frame_grid(long_clip, clips):
-    from audio_vit.augmentation import random_waveform_crop
+    from audio_vit.data.augmentation import random_waveform_crop
 
     fe = AudioViTFeatureExtractor(**dict(SMALL, top_db=None, do_normalize=False))
     full = librosa_log_mel(long_clip, fe)
@@ -180,7 +180,7 @@ def test_stereo_is_downmixed_and_int_pcm_is_scaled(clips):
     stereo = fe(np.stack([left, right]), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     mono = fe((left + right) / 2, sampling_rate=FSDD_RATE, return_tensors="np")["input_values"]
     np.testing.assert_allclose(stereo, mono, atol=1e-5)
-    logger = hf_logging.get_logger("audio_vit.raw_audio_input")
+    logger = hf_logging.get_logger("audio_vit.models.audio_vit.raw_audio_input")
     logger.warning_once.cache_clear()  # warning_once remembers messages other tests may have triggered
     with CaptureLogger(logger) as captured:  # a 2-D "batch" is one multichannel clip: say so
         assert fe(np.zeros((10, 900), dtype=np.float32), sampling_rate=FSDD_RATE, return_tensors="np")["input_values"].shape[0] == 1
@@ -260,7 +260,7 @@ def test_resample_matches_soxr(clips):
 
 def test_missing_sampling_rate_warns_and_assumes_the_extractors(clips):
     fe = AudioViTFeatureExtractor(**SMALL)
-    logger = hf_logging.get_logger("audio_vit.feature_extraction_audio_vit")
+    logger = hf_logging.get_logger("audio_vit.models.audio_vit.feature_extraction_audio_vit")
     logger.warning_once.cache_clear()  # warning_once remembers messages other tests may have triggered
     with CaptureLogger(logger) as captured:
         out = fe(clips[0], return_tensors="np")["input_values"]

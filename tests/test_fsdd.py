@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_vit import fsdd
+from audio_vit.data import fsdd
 
 
 def _fake_archive(num_speakers=2, takes=7) -> bytes:

@@ -280,7 +280,7 @@ def test_official_example_recipe_fine_tunes_a_checkpoint_without_audio_vit(packa
     assert all(0.5 < loss < 2.0 for loss in report["losses"]), report["losses"]
     assert report["eval_accuracy"] is not None and 0.0 <= report["eval_accuracy"] <= 1.0
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "configuration_audio_vit.py",
-            "modeling_audio_vit.py", "modeling_spectrogram_embeddings.py", "modeling_utils.py",
+            "modeling_audio_vit.py", "modeling_spectrogram_embeddings.py", "modeling_layers.py",
             "feature_extraction_audio_vit.py", "raw_audio_input.py", "log_mel_frontends.py",
             "audio_utils.py"} <= set(report["saved_files"])
     assert report["saved_id2label"] == {"0": "zero", "1": "one", "2": "two"}

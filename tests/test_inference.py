@@ -10,10 +10,11 @@ import soundfile as sf
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.audio_io import AudioDecodeError, iter_audio_blocks, iter_waveform_blocks, load_audio, resample
+from audio_vit.data.audio_decoding import AudioDecodeError, iter_audio_blocks, iter_waveform_blocks, load_audio
+from audio_vit.models.audio_vit.audio_utils import resample
 from audio_vit.cli import main as cli_main
-from audio_vit.inference import classify_audio_file, classify_long_audio, iter_windows, window_starts
-from audio_vit.streaming_features import iter_db_chunks, iter_feature_chunks
+from audio_vit.inference.long_audio import classify_audio_file, classify_long_audio, iter_windows, window_starts
+from audio_vit.inference.chunked_features import iter_db_chunks, iter_feature_chunks
 from tests.conftest import tiny_config_kwargs
 
 
@@ -134,7 +135,7 @@ def test_feature_chunks_copy_each_sample_about_once_however_small_the_blocks(mon
 
     def counted_concatenate(arrays, *args, **kwargs):
         joined = concatenate(arrays, *args, **kwargs)
-        if sys._getframe(1).f_code.co_filename.endswith("streaming_features.py"):
+        if sys._getframe(1).f_code.co_filename.endswith("chunked_features.py"):
             copied.append(joined.size)
         return joined
 

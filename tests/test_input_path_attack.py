@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.augmentation import AugmentationConfig, SpectrogramAugmenter, real_spans
+from audio_vit.data.augmentation import AugmentationConfig, SpectrogramAugmenter, real_spans
 from audio_vit.data import SpectrogramCollator
 from conftest import tiny_config_kwargs
 

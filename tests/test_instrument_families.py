@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from audio_vit.evaluation.folds import make_folds
+from audio_vit.comparison.folds import make_folds
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))

@@ -53,7 +53,7 @@ def test_saved_folder_layout(saved_model_dir):
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
     # The model code travels with the weights for trust_remote_code loading.
     assert {"configuration_audio_vit.py", "modeling_audio_vit.py", "modeling_spectrogram_embeddings.py",
-            "modeling_utils.py", "feature_extraction_audio_vit.py"} <= files
+            "modeling_layers.py", "feature_extraction_audio_vit.py"} <= files
     config = json.loads((saved_model_dir / "config.json").read_text())
     assert config["model_type"] == "audio_vit"
     assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_audio_vit.AudioViTForAudioClassification"

@@ -88,7 +88,7 @@ def test_other_clip_lengths_interpolate_positions(frames):
 
 
 def test_same_length_uses_learned_positions_unchanged():
-    from audio_vit.modeling_utils import resize_pos_embed
+    from audio_vit.models.audio_vit.modeling_layers import resize_pos_embed
 
     pos = torch.randn(1, 6, 4)
     assert resize_pos_embed(pos, (1, 6), (1, 6)) is pos

@@ -81,7 +81,7 @@ def test_evaluate_command_reports_multi_label_metrics(mixture_model, capsys):
 
 def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
     from audio_vit import AudioViTFeatureExtractor, AudioViTForAudioClassification, audio_classification_pipeline
-    from audio_vit.audio_io import load_audio
+    from audio_vit.data.audio_decoding import load_audio
     from audio_vit.commands import predict
 
     root, out, _ = mixture_model
@@ -114,7 +114,7 @@ def test_predict_and_pipeline_return_sigmoid_scores(mixture_model, capsys):
 
 
 def test_metric_for_best_model_is_checked_against_the_data():
-    from audio_vit.training.evaluation_task import EvaluationTask
+    from audio_vit.training.task_metrics import EvaluationTask
 
     multi = EvaluationTask(True, ["a", "b"])
     assert multi.metric_for_best_model("accuracy") == "mAP" and multi.metric_for_best_model("f1") == "micro_f1"

@@ -19,9 +19,9 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from audio_vit.modeling_audio_vit import AudioViTForAudioClassification
+from audio_vit.models.audio_vit.modeling_audio_vit import AudioViTForAudioClassification
 from audio_vit.training import parse_training_args, train
-from audio_vit.training import setup as training_setup
+from audio_vit.training import components
 from audio_vit.training import trainer as trainer_module
 from audio_vit.training.nonfinite import NonFiniteGuard, NonFiniteTrainingError, RunningStatistics
 from test_training_helpers import make_tone_dataset, read_json, tiny_train_argv
@@ -133,7 +133,7 @@ def fp16_accelerator_on_the_cpu(args):
 @pytest.mark.parametrize("max_grad_norm", ["1.0", "0"])  # clipping unscales the gradients; without it the step must
 def test_fp16_a_skipped_step_lets_the_next_steps_run(tone_data, tmp_path, monkeypatch, max_grad_norm,
                                                      fresh_accelerator_state):
-    monkeypatch.setattr(training_setup, "make_accelerator", fp16_accelerator_on_the_cpu)  # start_run builds it
+    monkeypatch.setattr(components, "make_accelerator", fp16_accelerator_on_the_cpu)  # start_run builds it
     poison_training_losses(monkeypatch, {2})
     out = tmp_path / "out"
     results = train(*parse_training_args(tiny_train_argv(tone_data, out, tmp_path / "cache", "--num-train-epochs", "2",
@@ -257,7 +257,7 @@ LAUNCHED_SCRIPT = """
 import hashlib, os, sys
 from pathlib import Path
 import torch
-from audio_vit.modeling_audio_vit import AudioViTForAudioClassification
+from audio_vit.models.audio_vit.modeling_audio_vit import AudioViTForAudioClassification
 from audio_vit.training import parse_training_args, train, trainer
 
 RANK = int(os.environ.get("RANK", "0"))

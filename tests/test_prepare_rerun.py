@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import soundfile
 
-from audio_vit.audio_io import decode_audio
+from audio_vit.data.audio_decoding import decode_audio
 from audio_vit.commands import prepare
 from tests.conftest import REPO_ROOT
 from tests.test_training_helpers import make_tone_dataset

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from audio_vit import AudioViTConfig, AudioViTForAudioClassification
-from audio_vit.pretrained_weights import PretrainedMismatchError, load_pretrained_backbone, read_pretrained_state_dict
+from audio_vit.pretrained.weights import PretrainedMismatchError, load_pretrained_backbone, read_pretrained_state_dict
 
 MILITARY_UNIFORM = 652  # the ImageNet class of the Grace Hopper portrait (the classic TF / timm example)
 

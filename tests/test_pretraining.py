@@ -226,7 +226,7 @@ def test_reconstruction_loss_falls_on_a_tiny_set(pretrained):
 
 
 def test_the_saved_encoder_loads_into_the_classifier_with_every_tensor(pretrained):
-    from audio_vit.training.setup import encoder_with_new_head
+    from audio_vit.training.components import encoder_with_new_head
 
     _, out, _ = pretrained
     model = encoder_with_new_head(str(out), {0: "high", 1: "low", 2: "mid"})
@@ -289,7 +289,7 @@ def test_pretrain_command_prints_results(tones, tmp_path, capsys):
 def test_route_selection_can_offer_a_pretrained_encoder_as_its_start(pretrained, tones, tmp_path, monkeypatch):
     """The hook for an audio start: `audio_vit_folder_start` makes an encoder folder the `pretrained` candidate,
     fine-tuned with --model-name-or-path (the default candidates are untouched: `find_pretrained_start` offers none)."""
-    from audio_vit.pretrained_starts import audio_vit_folder_start
+    from audio_vit.pretrained.starts import audio_vit_folder_start
     from audio_vit.training import explicit_option_names, route_selection, train_with_route
 
     _, out, _ = pretrained

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from audio_vit.pretrained_starts import find_pretrained_start, lite0_wheel_file
+from audio_vit.pretrained.starts import find_pretrained_start, lite0_wheel_file
 from audio_vit.training import parse_training_args
 from audio_vit.training import route_selection
 from audio_vit.training.route_selection import choose_route, plan_routes

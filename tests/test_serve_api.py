@@ -17,8 +17,8 @@ import soundfile as sf
 import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
-from audio_vit.inference import classify_audio_file, window_probabilities
-from audio_vit.serving import RequestAdmission, ServerBusyError, WindowBatcher
+from audio_vit.inference.long_audio import classify_audio_file, window_probabilities
+from audio_vit.serving.batching import RequestAdmission, ServerBusyError, WindowBatcher
 from tests.conftest import tiny_config_kwargs
 
 pytest.importorskip("gradio", reason="the web demo needs the `serve` extra (gradio)")
@@ -85,7 +85,7 @@ def launch(demo) -> str:
 @pytest.fixture(scope="module")
 def server(tiny_model):
     """The page of `build_demo` (small limits), launched as `audio-vit serve` launches it."""
-    from audio_vit.app import build_demo
+    from audio_vit.serving.app import build_demo
 
     model, extractor = tiny_model
     demo = build_demo(model, extractor, top_k=2, concurrency=4, max_batch_size=16, max_duration_s=MAX_DURATION_S)
@@ -203,7 +203,7 @@ def test_unreadable_too_long_and_too_big_uploads_are_refused_and_the_server_keep
 def test_a_burst_beyond_the_queue_is_told_busy_at_once_and_the_server_keeps_serving(tiny_model, fsdd_clips):
     from gradio_client import Client, handle_file
 
-    from audio_vit.app import build_demo
+    from audio_vit.serving.app import build_demo
 
     model, extractor = tiny_model
     gated = GatedModel(model)  # holds the first request in the model until the queue has filled

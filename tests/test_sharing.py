@@ -15,7 +15,7 @@ import torch
 
 from audio_vit import AudioViTConfig, AudioViTFeatureExtractor, AudioViTForAudioClassification
 from audio_vit.classification_report import plot_confusion_matrix
-from audio_vit.hub import check_shareable_folder, place_in_hub_cache, push_folder, upload_file_list
+from audio_vit.hub.sharing import check_shareable_folder, place_in_hub_cache, push_folder, upload_file_list
 from audio_vit.model_folder import (
     ModelFolderError,
     is_model_folder,
@@ -23,14 +23,14 @@ from audio_vit.model_folder import (
     load_model,
     require_model_folder,
 )
-from audio_vit.model_card import (
+from audio_vit.hub.model_card import (
     PACKAGED_TEMPLATE,
     SOURCE_TEMPLATE,
     build_model_card,
     validate_model_card,
     write_model_card,
 )
-from audio_vit.model_card_tables import parse_results
+from audio_vit.hub.model_card_tables import parse_results
 from tests.conftest import REPO_ROOT, tiny_config_kwargs
 
 LABELS = ["zero", "one", "two"]
@@ -364,7 +364,7 @@ def test_plain_pickle_weights_load_when_allowed(model_dir, tmp_path):
 EXPECTED_UPLOAD = [
     "README.md", "audio_utils.py", "config.json", "configuration_audio_vit.py", "confusion_matrix.png", "data_report.json",
     "feature_extraction_audio_vit.py", "log_mel_frontends.py", "model.safetensors", "modeling_audio_vit.py",
-    "modeling_spectrogram_embeddings.py", "modeling_timm_encoder.py", "modeling_utils.py", "preprocessor_config.json",
+    "modeling_layers.py", "modeling_spectrogram_embeddings.py", "modeling_timm_encoder.py", "preprocessor_config.json",
     "raw_audio_input.py", "test_results.json", "trainer_state.json",
 ]
 

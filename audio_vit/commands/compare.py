@@ -25,18 +25,18 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..evaluation.arguments import CompareArguments, forwarded_data_flags, parse_evaluation_args
+    from ..comparison.arguments import (CompareArguments, configure_logging, forwarded_data_flags,
+                                        parse_evaluation_args)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cv_args, data_args, compare_args, train_flags = parse_evaluation_args(
         argv, extra=(CompareArguments,), prog="audio-vit compare", description=__doc__)
     # imported after parsing, so that --help loads no torch
-    from ..evaluation.compare import compare_models
-    from ..evaluation.cross_validate import prepare_folds
-    from ..evaluation.folds import read_folds_csv
-    from ..evaluation.models import check_model_name, default_models, is_package_model, training_argv
+    from ..comparison.compare import compare_models
+    from ..comparison.cross_validate import prepare_folds
+    from ..comparison.folds import read_folds_csv
+    from ..comparison.models import check_model_name, default_models, is_package_model, training_argv
     from ..training import parse_training_args
-    from .cross_validate import configure_logging
     for name in compare_args.models or ():
         check_model_name(name)
     cnn_epochs = compare_args.cnn_epochs
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     models = compare_args.models or default_models(len(read_folds_csv(context.folds_csv)["fold"]), compare_args.quick)
     if any(is_package_model(name) for name in models):
         parse_training_args(training_argv("vit", context, "1", cv_args.seeds[0], context.folds_csv.parent / "check"))
-    from ..evaluation.processes import num_processes
+    from ..comparison.processes import num_processes
 
     if num_processes() > 1:
         raise ValueError("compare runs in one process (its baselines are not distributed); use "

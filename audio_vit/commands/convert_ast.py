@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from ..convert_ast import convert_ast_checkpoint
+    from ..pretrained.convert_ast import convert_ast_checkpoint
 
     print(convert_ast_checkpoint(args.source, args.output, overwrite=args.overwrite).format())
     return 0

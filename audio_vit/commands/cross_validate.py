@@ -21,27 +21,20 @@ only, then fine-tuned).
 """
 from __future__ import annotations
 
-import logging
 import shlex
 import sys
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("datasets", "evaluate", "httpx", "urllib3", "matplotlib", "accelerate.checkpointing",
-                  "accelerate.accelerator"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from ..evaluation.arguments import CrossValidateModelArguments, forwarded_data_flags, parse_evaluation_args
+    from ..comparison.arguments import (CrossValidateModelArguments, configure_logging, forwarded_data_flags,
+                                        parse_evaluation_args)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cv_args, data_args, model_args, train_flags = parse_evaluation_args(
         argv, extra=(CrossValidateModelArguments,), prog="audio-vit cross-validate", description=__doc__)
     # imported after parsing, so that --help loads no torch
-    from ..evaluation.cross_validate import cross_validate_model, prepare_folds
-    from ..evaluation.models import check_model_name, display_name, is_package_model, training_argv
+    from ..comparison.cross_validate import cross_validate_model, prepare_folds
+    from ..comparison.models import check_model_name, display_name, is_package_model, training_argv
     from ..training import parse_training_args
     if not is_package_model(check_model_name(model_args.model)):
         raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit-auto, vit, vit-plain, "

@@ -29,7 +29,7 @@ batch sizes; the largest absolute difference from the PyTorch logits is printed 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..export_options import DEFAULT_ATOL, DEFAULT_OPSET, FORMATS
+    from ..export.options import DEFAULT_ATOL, DEFAULT_OPSET, FORMATS
 
     parser = argparse.ArgumentParser(
         prog="audio-vit export",
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from ..export import ExportMismatchError, export_model_folder
+    from ..export.exporters import ExportMismatchError, export_model_folder
     from ..model_folder import ModelFolderError, resolve_model_folder
 
     try:

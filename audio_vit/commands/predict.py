@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ..inference_options import AGGREGATIONS
+from ..inference.options import AGGREGATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from ..inference import classify_audio_file
+    from ..inference.long_audio import classify_audio_file
     from ..model_folder import load_feature_extractor, load_model
 
     if not 0.0 < args.threshold < 1.0:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..hub import UPLOAD_IGNORE_PATTERNS
+    from ..hub.sharing import UPLOAD_IGNORE_PATTERNS
 
     parser = argparse.ArgumentParser(
         prog="audio-vit push",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from ..hub import check_shareable_folder, push_folder, upload_file_list
+    from ..hub.sharing import check_shareable_folder, push_folder, upload_file_list
     from ..model_folder import ModelFolderError
 
     if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):

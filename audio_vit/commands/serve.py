@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..inference_options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
+from ..inference.options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
                                  SERVE_MAX_QUEUE, SERVE_MAX_QUEUED_AUDIO_S, SERVE_MAX_UPLOAD_MB)
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
         if not value > 0:
             raise ValueError(f"{option} {value} must be positive")
     try:
-        from ..app import build_demo
+        from ..serving.app import build_demo
         import gradio  # noqa: F401
     except ImportError as err:
         raise OSError(f"audio-vit serve needs gradio ({err}); install it with pip install 'audio-vit[serve]'") from err

@@ -15,7 +15,7 @@ files and labels outside `--labels` are skipped and reported) -> `splits.assign_
 mean/std over the training split's valid frames (`build.py`; returned, nothing passed in is modified).
 `collator.py` turns cached rows into normalized batches.
 """
-import importlib
+from .._imports import lazy_attributes
 
 # Imported on first use, so `audio_vit.data.arguments` (the command-line options) loads without datasets/torch.
 _LAZY_ATTRIBUTES = {
@@ -35,19 +35,9 @@ _LAZY_ATTRIBUTES = {
     "DecodeWarning": ".report",
     "SkippedClip": ".report",
     "build_manifest": ".sources",
-    "shard_for_process": ".streaming",
+    "shard_for_process": ".iterable_dataset",
 }
 
 __all__ = sorted(_LAZY_ATTRIBUTES)
 
-
-def __getattr__(name: str):
-    if name in _LAZY_ATTRIBUTES:
-        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_ATTRIBUTES})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRIBUTES)

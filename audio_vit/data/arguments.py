@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 SPLIT_STRATEGIES = ("auto", "column", "random", "kfold", "group")
+# `--recipe` of prepare, train and pretrain: auto derives the options a user did not set from the data
+# (`feature_recipe`, `training.auto_recipe`); none keeps the plain defaults.
+RECIPE_NAMES = ("auto", "none")
 
 
 @dataclass

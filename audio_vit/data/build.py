@@ -24,7 +24,7 @@ from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statis
 from .report import SUMMARY_NAME, DataError, DataReport, DecodeWarning, SkippedClip, raise_if_strict
 from .sources import Manifest, build_manifest, is_plain_audio_folder
 from .splits import assign_splits
-from .streaming import hub_streaming_splits, streaming_split, streaming_statistics
+from .iterable_dataset import hub_streaming_splits, streaming_split, streaming_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def load_prepared(path: Union[str, Path], feature_extractor=None) -> PreparedDat
         raise DataError(f"{path} is not an `audio-vit prepare` output folder (no dataset_dict.json); "
                         "run `audio-vit prepare --output-dir` first")
     splits = datasets.load_from_disk(str(path))
-    from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+    from ..models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 
     saved = AudioViTFeatureExtractor.from_pretrained(str(path))
     if feature_extractor is None:
@@ -309,7 +309,7 @@ def resolve_data_dir(data_args: DataArguments) -> DataArguments:
             "--dataset NAME, or --prepared-data-dir DIR"
         )
     if data_args.data_dir == FSDD_DATA_DIR and not Path(FSDD_DATA_DIR).is_dir():
-        from ..fsdd import ensure_fsdd
+        from .fsdd import ensure_fsdd
 
         return dataclasses.replace(data_args, data_dir=str(ensure_fsdd()))
     if data_args.data_dir and not Path(data_args.data_dir).exists():

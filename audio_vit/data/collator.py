@@ -27,7 +27,7 @@ class SpectrogramCollator:
       shifts, and mixup turns labels into float soft targets (B, num_labels).
     - evaluation (no augmenter): whole clips, `input_values (B, M, frames)`, `attention_mask (B, frames)` and
       `num_frames (B,)`, so evaluation can average the model's windows over each whole clip
-      (`audio_vit.inference.whole_clip_logits`).
+      (`audio_vit.inference.long_audio.whole_clip_logits`).
 
     Both add `file` (the clips' names) when the examples carry it, for error messages.
 

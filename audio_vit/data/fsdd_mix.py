@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..audio_io import load_audio
+from .audio_decoding import load_audio
 from .report import DataError
 
 METADATA_COLUMNS = ("file_name", "labels", "split", "speakers")

@@ -17,7 +17,8 @@ import datasets
 import numpy as np
 from datasets.fingerprint import Hasher
 
-from ..audio_io import AudioDecodeError, check_waveform, decode_audio, describe_source, resample, to_mono
+from ..models.audio_vit.audio_utils import resample, to_mono
+from .audio_decoding import AudioDecodeError, check_waveform, decode_audio, describe_source
 from .report import DataError
 
 logger = logging.getLogger(__name__)

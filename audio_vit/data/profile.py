@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..audio_io import AudioDecodeError, audio_info, decode_audio
+from .audio_decoding import AudioDecodeError, audio_info, decode_audio
 
 # Headers of this many clips (spread over the dataset) are enough to describe rates and durations.
 MAX_PROFILED_CLIPS = 2000

@@ -5,7 +5,7 @@
    `slice_file_name,classID,fold` with `audio_subdir_template="audio/fold{fold}"`).
 2. A class-per-subfolder folder (label = folder name), optionally under `train/`, `validation/`, `test/` folders.
 3. A Hugging Face dataset id or a `save_to_disk` folder; its `Audio` column is read with `decode=False`
-   and decoded by `audio_vit.audio_io` (no torchcodec/FFmpeg needed).
+   and decoded by `audio_vit.data.audio_decoding` (no torchcodec/FFmpeg needed).
 
 Nothing is decoded here; inputs that are already known to be unusable (missing files, labels outside
 `--labels`, empty labels) are listed in `Manifest.skipped` with a reason.
@@ -30,7 +30,7 @@ from typing import Optional
 import datasets
 from datasets.fingerprint import Hasher
 
-from ..audio_io import AUDIO_EXTENSIONS
+from .audio_decoding import AUDIO_EXTENSIONS
 from .arguments import DataArguments
 from .report import DataError, SkippedClip
 

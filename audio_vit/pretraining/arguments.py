@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..argparsing import DataclassArgumentParser
-from ..data.arguments import DataArguments
-from ..training.arguments import (CONFIG_SECTIONS, MIXED_PRECISION, RECIPE_NAMES, REPORT_TO,
-                                  ModelArguments)
+from ..data.arguments import RECIPE_NAMES, DataArguments
+from ..training.arguments import CONFIG_SECTIONS, MIXED_PRECISION, REPORT_TO, ModelArguments
 
 # How `masking.sample_token_mask` chooses the hidden tokens (here, so that `--help` imports no torch).
 MASK_PATTERNS = ("random", "span")

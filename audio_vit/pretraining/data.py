@@ -18,7 +18,8 @@ from ..data import DataArguments, PreparedData, build_datasets, resolve_data_dir
 from ..data.profile import DataProfile, profile_manifest
 from ..data.sources import build_manifest
 from ..data.splits import assign_splits, resolve_strategy
-from ..training.auto_recipe import apply_defaults, derive_defaults, training_cost
+from ..data.feature_recipe import apply_defaults
+from ..training.auto_recipe import derive_defaults, training_cost
 
 # Pretraining clip-passes x window frames (the recipe's cost unit, `auto_recipe.training_cost`) of the default
 # epochs: about 20 minutes of the recipe's conv-stem ViT at a masking ratio of 0.75 on 2 CPU cores.

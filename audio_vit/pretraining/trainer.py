@@ -22,18 +22,18 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..configuration_audio_vit import AudioViTConfig
+from ..models.audio_vit.configuration_audio_vit import AudioViTConfig
 from ..data import SpectrogramCollator
-from ..feature_extraction_audio_vit import AudioViTFeatureExtractor
+from ..models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import ALL_RESULTS_NAME, DATA_REPORT_NAME
-from ..modeling_audio_vit import AudioViTModel
+from ..models.audio_vit.modeling_audio_vit import AudioViTModel
 from ..training.arguments import non_default_options
 from ..training.checkpointing import (TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, save_model,
                                      write_json_atomic)
 from ..training.nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm
 from ..training.optimization import LRSchedule
 from ..training.param_groups import parameter_groups
-from ..training.setup import EpochShuffleSampler, check_output_dir, start_run
+from ..training.components import EpochShuffleSampler, check_output_dir, start_run
 from .card import write_pretraining_card
 from .data import (count_hours, crop_windows, format_pretraining_recipe, load_pretraining_data,
                    resolve_pretraining_recipe, steps_per_epoch, warmup_steps)

@@ -9,17 +9,17 @@
 `train_seeds` repeats it over `--seeds` and reports mean ± std; `evaluate_folder` scores a saved model folder on a
 dataset split.
 """
-import importlib
+from .._imports import lazy_attributes
 
 # Imported on first use, so the options (`audio_vit.training.arguments`) load without torch for `--help`.
 _LAZY_ATTRIBUTES = {
     **dict.fromkeys(["ModelArguments", "TrainingArguments", "explicit_option_names", "parse_training_args",
                      "read_config_file", "valid_option_names"], ".arguments"),
     **dict.fromkeys(["TrainerState", "list_checkpoints", "resolve_checkpoint", "save_checkpoint"], ".checkpointing"),
-    **dict.fromkeys(["ClassificationMetrics", "evaluate_model"], ".evaluation"),
-    "evaluate_folder": ".model_evaluation",
+    **dict.fromkeys(["ClassificationMetrics", "evaluate_model"], ".eval_loop"),
+    "evaluate_folder": ".folder_evaluation",
     **dict.fromkeys(["LRSchedule", "ModelEMA", "build_optimizer", "parameter_groups"], ".optimization"),
-    **dict.fromkeys(["build_model", "end_distributed"], ".setup"),
+    **dict.fromkeys(["build_model", "end_distributed"], ".components"),
     **dict.fromkeys(["format_summary", "train_seeds"], ".multi_seed"),
     "train": ".trainer",
     "train_with_route": ".route_selection",
@@ -28,18 +28,7 @@ _LAZY_ATTRIBUTES = {
 _ALIASES = {"training_function": "train"}  # the name of accelerate's examples; the same function as `train`
 
 
-def __getattr__(name: str):
-    if name in _LAZY_ATTRIBUTES:
-        module = importlib.import_module(_LAZY_ATTRIBUTES[name], __name__)
-        value = getattr(module, _ALIASES.get(name, name))
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_ATTRIBUTES})
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRIBUTES, _ALIASES)
 
 __all__ = [
     "ClassificationMetrics",

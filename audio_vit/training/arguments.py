@@ -2,7 +2,7 @@
 
 Four dataclasses, parsed with `audio_vit.argparsing.DataclassArgumentParser` (HfArgumentParser's option rules,
 without importing transformers):
-`ModelArguments` (here), `DataArguments` (audio_vit.data), `AugmentationConfig` (audio_vit.augmentation) and
+`ModelArguments` (here), `DataArguments` (audio_vit.data), `AugmentationConfig` (audio_vit.data.augmentation) and
 `TrainingArguments` (here; not transformers.TrainingArguments). Values come from, by increasing priority:
 the dataclass defaults, a YAML/JSON file given with `--config`, and the command line.
 """
@@ -17,12 +17,11 @@ from typing import Any
 import yaml
 
 from ..argparsing import DataclassArgumentParser
-from ..augmentation_config import AugmentationConfig
-from ..data.arguments import DataArguments
+from ..data.augmentation_config import AugmentationConfig
+from ..data.arguments import RECIPE_NAMES, DataArguments
 
 LR_SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
 MIXED_PRECISION = ("no", "bf16", "fp16")
-RECIPE_NAMES = ("auto", "none")
 ROUTE_NAMES = ("auto", "scratch", "pretrained", "distilled")  # see audio_vit.training.route_selection
 REPORT_TO = ("none", "tensorboard", "wandb", "mlflow")
 # Sections a config file may group its keys in; flat keys work too.

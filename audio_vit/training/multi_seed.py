@@ -20,7 +20,7 @@ REPORTED_METRICS = ("test_accuracy", "test_f1", "test_loss", "train_runtime_this
 
 def mean_std(values) -> dict:
     """{"mean", "std", "min", "max", "n"}; std is the sample standard deviation (ddof=1; 0 for one value)."""
-    from ..evaluation.report import mean_std as fold_mean_std  # the one mean ± std rule (folds and seeds alike)
+    from ..classification_report import mean_std as fold_mean_std  # the one mean ± std rule (folds and seeds alike)
 
     array = np.asarray(values, dtype=np.float64)
     if array.size == 0:

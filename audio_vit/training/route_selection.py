@@ -2,7 +2,7 @@
 
 - `scratch`: the package's ViT from random weights, with the data-derived recipe.
 - `pretrained`: a pretrained start fine-tuned with the transfer recipe: the ImageNet EfficientNet-Lite0 that installs
-  with audio_vit, or your `--pretrained-backbone` (`audio_vit.pretrained_starts`).
+  with audio_vit, or your `--pretrained-backbone` (`audio_vit.pretrained.starts`).
 - `distilled`: the scratch ViT trained on the pretrained start's predictions (function matching, `--teacher`), the
   teacher trained first on the same split: the ViT's size and speed, taught by the pretrained network.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model_folder import ALL_RESULTS_NAME, CONFIG_NAME, DATA_REPORT_NAME, RECIPE_NAME, ROUTE_NAME
-from ..pretrained_starts import MISSING_START, PretrainedStart, find_pretrained_start
+from ..pretrained.starts import MISSING_START, PretrainedStart, find_pretrained_start
 from .arguments import ROUTE_NAMES as ROUTES
 from .checkpointing import write_json_atomic
 
@@ -241,7 +241,7 @@ def check_route_output_dir(args) -> None:
 def train_candidate(name: str, plan: RoutePlan, arguments: tuple, explicit: set[str], run_dir: Path) -> dict:
     """Train one candidate without testing it (or reuse its finished run, continuing an interrupted one) and return
     its results: validation scores of its best epoch, time, skipped steps."""
-    from ..training.checkpointing import list_checkpoints
+    from .checkpointing import list_checkpoints
     from .trainer import train
 
     finished = _finished_results(run_dir)

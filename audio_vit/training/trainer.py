@@ -22,7 +22,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..augmentation import AugmentationConfig
+from ..data.augmentation import AugmentationConfig
 from ..data import DataArguments, PreparedData, SpectrogramCollator
 from ..model_folder import (
     ALL_RESULTS_NAME,
@@ -37,11 +37,11 @@ from .auto_recipe import RECIPE_RECORD_KEYS, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .distillation import (DISTILLATION_REPORT_NAME, build_distillation, distillation_record, teacher_validation,
                            training_loss)
-from .evaluation_task import EvaluationTask, multi_hot_labels
+from .task_metrics import EvaluationTask, multi_hot_labels
 from .nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm, no_finite_validation_error
 from .optimization import LRSchedule, ModelEMA, build_optimizer
 from .param_groups import HeadOnlyThenUnfreeze, freeze_backbone
-from .setup import (
+from .components import (
     build_feature_extractor,
     build_loaders,
     build_model,
@@ -416,7 +416,7 @@ def evaluate_test_split(run: Run) -> dict:
 def write_card(output_dir: Path, model_args, data_args, aug_config, args, data_summary: dict | None = None) -> Path:
     """The model card `README.md` (+ confusion-matrix image) from the results just written (`data_summary`: the data
     report; default the folder's `data_report.json`)."""
-    from ..model_card import write_model_card
+    from ..hub.model_card import write_model_card
 
     source = model_args.model_name_or_path
     base_model = source if source and not Path(source).exists() else None  # a Hub id, not a local folder

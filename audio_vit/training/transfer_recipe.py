@@ -15,7 +15,7 @@ from the kind of start (`IMAGENET_START`, `AUDIO_START`) and the scratch recipe'
 | `num_mel_bins` | `PRETRAINED_MEL_BINS` for an ImageNet start; a model folder brings its own input |
 
 Normalisation stays the training split's mean/std: zero mean and unit variance, as ImageNet-normalised RGB (and
-the summed 1-channel stem keeps the response to a grey image, see `audio_vit.pretrained_weights`); BatchNorm
+the summed 1-channel stem keeps the response to a grey image, see `audio_vit.pretrained.weights`); BatchNorm
 statistics then adapt during training. A new head on pretrained weights starts at zero (`load_pretrained_backbone`).
 `resolve_recipe` applies these values like every derived option (an option the user set wins) and records them,
 with the reason, under `transfer` in `recipe.json` and the config's `training_recipe`.
@@ -104,8 +104,8 @@ def count_layer_ids(model_args) -> int:
     the meta device (nothing allocated, nothing loaded): a model folder's config, or the fresh timm backbone's."""
     import torch
 
-    from ..configuration_audio_vit import AudioViTConfig
-    from ..modeling_audio_vit import AudioViTForAudioClassification
+    from ..models.audio_vit.configuration_audio_vit import AudioViTConfig
+    from ..models.audio_vit.modeling_audio_vit import AudioViTForAudioClassification
     from .param_groups import layer_ids
 
     if model_args.model_name_or_path:
