@@ -177,7 +177,7 @@ def test_cross_validate_under_accelerate_launch(small_fsdd, tmp_path):
 
 
 def test_default_model_lists():
-    from audio_vit.comparison.models import default_models
+    from audio_vit.comparison.model_names import default_models
 
     assert default_models(3000) == ["logreg", "knn", "gnb", "svm", "rf", "cnn1d", "cnn2d", "vit", "vit-auto",
                                     "vit-plain", "timm:mobilenetv2_100", "timm:resnet18"]

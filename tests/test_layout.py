@@ -167,3 +167,24 @@ def test_the_prepare_fingerprint_hashes_files_that_exist():
     assert PACKAGE_DIR == Path(audio_vit.__file__).resolve().parent
     for name in CODE_FILES:
         assert (PACKAGE_DIR / name).exists(), name
+
+
+# Modules of the last release that are packages now, with the public names they had (their `__all__`, or for
+# `inference`, which had none, the names the README and the commands used).
+FORMER_MODULES = {
+    "audio_vit.inference": ["classify_audio_file", "classify_long_audio", "LongAudioPrediction", "WindowPrediction",
+                            "clip_windows", "whole_clip_logits", "window_starts", "classify_blocks"],
+    "audio_vit.hub": ["UPLOAD_IGNORE_PATTERNS", "check_shareable_folder", "place_in_hub_cache", "push_folder",
+                      "upload_file_list"],
+    "audio_vit.export": ["ExportMismatchError", "ExportResult", "FORMATS", "LogitsOnly", "check_lengths",
+                         "export_model_folder", "export_onnx", "export_pt2", "load_runner", "min_export_frames",
+                         "verify_export", "DEFAULT_OPSET", "DEFAULT_ATOL", "EXPORT_FILENAMES"],
+    "audio_vit.serving": ["RequestAdmission", "ServerBusyError", "WindowBatcher"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORMER_MODULES))
+def test_a_module_that_became_a_package_keeps_its_public_names(package):
+    module = importlib.import_module(package)
+    for name in [*FORMER_MODULES[package], *module.__all__]:
+        assert getattr(module, name) is not None, f"{package}.{name}"

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from audio_vit import AudioViTConfig, AudioViTModel
 from audio_vit.data import DataArguments, build_manifest
-from audio_vit.data.sources import UNLABELED
+from audio_vit.data.manifest import UNLABELED
 from audio_vit.pretraining import MaskedSpectrogramModel, parse_pretraining_args, pretrain, sample_token_mask
 from audio_vit.pretraining.masking import masked_counts
 from audio_vit.pretraining.modeling_masked_spectrogram import token_grid, token_validity

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..comparison.compare import compare_models
     from ..comparison.cross_validate import prepare_folds
     from ..comparison.folds import read_folds_csv
-    from ..comparison.models import check_model_name, default_models, is_package_model, training_argv
+    from ..comparison.model_names import check_model_name, default_models, is_package_model
+    from ..comparison.models import training_argv
     from ..training import parse_training_args
     for name in compare_args.models or ():
         check_model_name(name)

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, extra=(CrossValidateModelArguments,), prog="audio-vit cross-validate", description=__doc__)
     # imported after parsing, so that --help loads no torch
     from ..comparison.cross_validate import cross_validate_model, prepare_folds
-    from ..comparison.models import check_model_name, display_name, is_package_model, training_argv
+    from ..comparison.model_names import check_model_name, display_name, is_package_model
+    from ..comparison.models import training_argv
     from ..training import parse_training_args
     if not is_package_model(check_model_name(model_args.model)):
         raise ValueError(f"--model {model_args.model}: cross-validate runs the package's training (vit-auto, vit, vit-plain, "

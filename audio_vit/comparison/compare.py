@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .cross_validate import check_finished_runs, cross_validate_model
-from .models import FoldContext, check_model_name, describe, display_name, model_folder_name
+from .model_names import check_model_name, describe, display_name, model_folder_name
+from .models import FoldContext
 from .processes import is_main_process
 from .report import compare_markdown, plot_comparison, write_json
 

@@ -29,7 +29,7 @@ def prepare_folds(data_args, output_dir, num_folds: Optional[int] = None, strati
     `output_dir` when it was made from the same data and options (a different one is an error, not a silent
     redraw: finished runs were scored on the old folds)."""
     from ..data import build_manifest, resolve_data_dir
-    from ..data.sources import sort_labels
+    from ..data.manifest import sort_labels
 
     output_dir = Path(output_dir)
     manifest = build_manifest(resolve_data_dir(data_args))

@@ -9,7 +9,7 @@ Both CNN inputs span the window `window_feature_extractor` derives from the clip
 own rule (`feature_recipe.feature_defaults`: 90% of the clips, 1-10 s), so a CNN sees as much of each clip as the
 package's training does; a fixed 1.28 s window would hide most 5 s events from it.
 
-Clips are decoded at one sampling rate (16 kHz by default, the feature extractor's) with `audio_io.load_audio`.
+Clips are decoded at one sampling rate (16 kHz by default, the feature extractor's) with `audio_vit.data.audio_decoding.load_audio`.
 """
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from datasets.fingerprint import Hasher
 from .arguments import DataArguments
 from .preprocess import NOT_IN_FINGERPRINT, compute_spectrograms, dataset_statistics, feature_fingerprint
 from .report import SUMMARY_NAME, DataError, DataReport, DecodeWarning, SkippedClip, raise_if_strict
-from .sources import Manifest, build_manifest, is_plain_audio_folder
+from .manifest import Manifest
+from .sources import build_manifest, is_plain_audio_folder
 from .splits import assign_splits
 from .iterable_dataset import hub_streaming_splits, streaming_split, streaming_statistics
 
@@ -93,7 +94,7 @@ def build_datasets(data_args: DataArguments, feature_extractor, process_index: i
         process_index (`int`, default 0), num_processes (`int`, default 1): streaming mode only, which share
             of each split this process reads.
         unlabeled (`bool`, default False): read no labels (`sources.build_manifest(unlabeled=True)`): every clip
-            gets the label `sources.UNLABELED`, for pretraining without labels; not with streaming.
+            gets the label `manifest.UNLABELED`, for pretraining without labels; not with streaming.
 
     Returns:
         `PreparedData`; its splits have columns `input_values` (float16 (num_mel_bins, max_length) raw dB),

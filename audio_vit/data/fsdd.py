@@ -40,7 +40,7 @@ METADATA_COLUMNS = ("file_name", "label", "speaker", "index", "split")
 
 
 def _checkout_data_dir() -> Path:
-    # audio_vit/fsdd.py -> repository root -> the folder next to it
+    # audio_vit/data/fsdd.py -> repository root -> the folder next to it
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fsdd"
 
 

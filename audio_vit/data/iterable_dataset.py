@@ -105,7 +105,8 @@ def hub_streaming_splits(args, feature_extractor, process_index: int = 0, num_pr
     Returns (IterableDatasetDict of spectrogram streams, label_names, source description, statistics stream).
     """
     from .report import DataError
-    from .sources import DEFAULT_LABEL_COLUMNS, _pick_column, find_audio_column, load_hf_dataset, normalize_split_name
+    from .hub_source import find_audio_column, load_hf_dataset
+    from .manifest import DEFAULT_LABEL_COLUMNS, normalize_split_name, pick_column
 
     loaded, source = load_hf_dataset(args, streaming=True)
     parts = dict(loaded) if isinstance(loaded, datasets.IterableDatasetDict) else {"train": loaded}
@@ -113,7 +114,7 @@ def hub_streaming_splits(args, feature_extractor, process_index: int = 0, num_pr
     features = first.features
     if features is not None:
         audio_col = find_audio_column(features, args.audio_column, source)
-        label_col = _pick_column(list(features), args.label_column, DEFAULT_LABEL_COLUMNS, "label", "--label-column",
+        label_col = pick_column(list(features), args.label_column, DEFAULT_LABEL_COLUMNS, "label", "--label-column",
                                  source)
         label_feature = features[label_col]
     else:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .arguments import DataArguments
 from .report import DataError
-from .sources import Manifest
+from .manifest import Manifest
 
 SPLIT_ORDER = ("train", "validation", "test")
 

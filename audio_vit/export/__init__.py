@@ -8,7 +8,7 @@ from .._imports import lazy_attributes
 _LAZY_ATTRIBUTES = dict.fromkeys(
     ["ExportMismatchError", "ExportResult", "LogitsOnly", "check_lengths", "export_model_folder", "export_onnx",
      "export_pt2", "load_runner", "min_export_frames", "verify_export"], ".exporters")
-_LAZY_ATTRIBUTES["FORMATS"] = ".options"
+_LAZY_ATTRIBUTES.update(dict.fromkeys(["DEFAULT_ATOL", "DEFAULT_OPSET", "EXPORT_FILENAMES", "FORMATS"], ".options"))
 
 __all__ = sorted(_LAZY_ATTRIBUTES)
 

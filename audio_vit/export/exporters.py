@@ -110,7 +110,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = DEFAULT_
     if fixed:
         raise RuntimeError(
             f"ONNX export fixed axis {fixed} of input_values to {[dims[a].dim_value for a in fixed]}; "
-            "a shape-dependent branch in the model specialised it (see resize_pos_embed in modeling_utils)"
+            "a shape-dependent branch in the model specialised it (see resize_pos_embed in modeling_layers)"
         )
     return path
 

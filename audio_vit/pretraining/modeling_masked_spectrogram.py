@@ -25,9 +25,9 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from ..models.audio_vit.configuration_audio_vit import CONV_STEM_TIME_STRIDED_LAYERS, AudioViTConfig, conv_stem_output_size
-from ..models.audio_vit.modeling_audio_vit import AudioViTBlock, AudioViTModel
+from ..models.audio_vit.modeling_audio_vit import AudioViTModel
 from ..models.audio_vit.modeling_spectrogram_embeddings import stem_frame_mask
-from ..models.audio_vit.modeling_layers import as_spectrogram_batch, patch_padding_mask, resize_pos_embed
+from ..models.audio_vit.modeling_layers import AudioViTBlock, as_spectrogram_batch, patch_padding_mask, resize_pos_embed
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ..data import SpectrogramCollator
 from ..models.audio_vit.feature_extraction_audio_vit import AudioViTFeatureExtractor
 from ..model_folder import ALL_RESULTS_NAME, DATA_REPORT_NAME
 from ..models.audio_vit.modeling_audio_vit import AudioViTModel
-from ..training.arguments import non_default_options
+from ..training.command_line import non_default_options
 from ..training.checkpointing import (TRAINER_STATE_NAME, resolve_checkpoint, save_checkpoint, save_model,
                                      write_json_atomic)
 from ..training.nonfinite import NonFiniteGuard, RunningStatistics, gradient_norm

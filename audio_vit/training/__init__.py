@@ -13,8 +13,9 @@ from .._imports import lazy_attributes
 
 # Imported on first use, so the options (`audio_vit.training.arguments`) load without torch for `--help`.
 _LAZY_ATTRIBUTES = {
-    **dict.fromkeys(["ModelArguments", "TrainingArguments", "explicit_option_names", "parse_training_args",
-                     "read_config_file", "valid_option_names"], ".arguments"),
+    **dict.fromkeys(["ModelArguments", "TrainingArguments"], ".arguments"),
+    **dict.fromkeys(["explicit_option_names", "parse_training_args", "read_config_file", "valid_option_names"],
+                    ".command_line"),
     **dict.fromkeys(["TrainerState", "list_checkpoints", "resolve_checkpoint", "save_checkpoint"], ".checkpointing"),
     **dict.fromkeys(["ClassificationMetrics", "evaluate_model"], ".eval_loop"),
     "evaluate_folder": ".folder_evaluation",

@@ -3,7 +3,7 @@
 Metrics go through `evaluate` with the modules shipped in `audio_vit/metrics` (loaded by path, offline);
 predictions are collected with `accelerator.gather_for_metrics`, so every example counts exactly once
 however many processes share the loader. The loss is the model's own (`compute_loss`).
-Multi-label models: `multilabel_evaluation.py`; a saved model folder on a dataset split: `model_evaluation.py`.
+Multi-label models: `multilabel_metrics.py`; a saved model folder on a dataset split: `folder_evaluation.py`.
 `evaluate_folder` scores a saved model folder on a dataset split (`audio-vit evaluate`).
 """
 from __future__ import annotations

@@ -172,7 +172,7 @@ def fit_budget(plan: RoutePlan, arguments: tuple, explicit: set[str]) -> RoutePl
 def train_with_route(model_args, data_args, aug_config, args, explicit: set[str] | None = None) -> dict:
     """`audio-vit train`: the route of `args.route` (see the module docstring); returns the final results dict (of
     the chosen model, with its `route` record when there was a choice)."""
-    from .arguments import non_default_options
+    from .command_line import non_default_options
     from .trainer import train
 
     if explicit is None:

@@ -3,7 +3,7 @@
 accelerator -> data -> model/optimizer/schedule -> `prepare` -> (resume) -> epochs of `train_epoch` +
 `validate` + `end_epoch` (best model, plateau LR, early stopping, checkpoint) -> `evaluate_test_split` (the best model) ->
 results. Runs unchanged in one process (`audio-vit train`) and under `accelerate launch --multi_gpu`
-(`scripts/train.py`). The helpers that build things live in `setup.py`; this file holds the loop.
+(`scripts/train.py`). The helpers that build things live in `components.py`; this file holds the loop.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from ..model_folder import (
     load_model,
     require_model_folder,
 )
-from .arguments import ModelArguments, TrainingArguments, non_default_options
+from .arguments import ModelArguments, TrainingArguments
+from .command_line import non_default_options
 from .auto_recipe import RECIPE_RECORD_KEYS, format_recipe, resolve_recipe
 from .checkpointing import TRAINER_STATE_NAME, TrainerState, resolve_checkpoint, save_checkpoint, save_model, write_json_atomic
 from .distillation import (DISTILLATION_REPORT_NAME, build_distillation, distillation_record, teacher_validation,

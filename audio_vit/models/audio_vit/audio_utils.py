@@ -1,6 +1,6 @@
 """Waveform conversions, the one copy: integer PCM -> float32, channels -> mono, resampling (soxr, HQ).
 
-Used by the feature extractor, the pipeline and `audio_io`. This file is copied next to saved checkpoints
+Used by the feature extractor, the pipeline and `audio_vit.data.audio_decoding`. This file is copied next to saved checkpoints
 with the feature extractor (`trust_remote_code`), so it imports only numpy (soxr when resampling).
 """
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Input layout everywhere: `input_values` of shape `(batch, num_mel_bins, frames)` (an optional channel
 axis of size 1 is accepted), as produced by `AudioViTFeatureExtractor`.
 
-The transformer blocks and the models are here; turning the spectrogram into tokens (conv stem, patches,
-CLS / distillation tokens, positions) is in `modeling_spectrogram_embeddings.py`, which checkpoints ship too.
+The models are here; the transformer blocks are in `modeling_layers.py`, and turning the spectrogram into tokens
+(conv stem, patches, CLS / distillation tokens, positions) in `modeling_spectrogram_embeddings.py`, both shipped
+with checkpoints too.
 """
 from __future__ import annotations
 
@@ -15,68 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from .configuration_audio_vit import AudioViTConfig
+from .modeling_layers import AudioViTBlock, patch_padding_mask
 from .modeling_spectrogram_embeddings import AudioViTEmbeddings, stem_frame_mask
-from .modeling_layers import DropPath, patch_padding_mask
-
-
-# ----------------------------------------------------------------------------------------------
-# Transformer blocks (small and separate, timm style)
-# ----------------------------------------------------------------------------------------------
-
-
-class AudioViTSelfAttention(nn.Module):
-    """Multi-head self-attention with a fused qkv projection and `F.scaled_dot_product_attention`."""
-
-    def __init__(self, config: AudioViTConfig):
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.attn_dropout = config.attention_probs_dropout_prob
-        self.proj_dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        query, key, value = qkv.unbind(0)  # each (B, H, N, Dh)
-        out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )
-        out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
-        return self.proj_dropout(self.proj(out))
-
-
-class AudioViTMLP(nn.Module):
-    def __init__(self, config: AudioViTConfig):
-        super().__init__()
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.act = ACT2FN[config.hidden_act]
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(x)))))
-
-
-class AudioViTBlock(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
-
-    def __init__(self, config: AudioViTConfig, drop_path: float = 0.0):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = AudioViTSelfAttention(config)
-        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = AudioViTMLP(config)
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.drop_path(self.attention(self.norm1(x), attn_mask))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 # ----------------------------------------------------------------------------------------------

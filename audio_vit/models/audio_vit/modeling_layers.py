@@ -1,13 +1,17 @@
-"""Building blocks shared by the AudioViT networks: input check, position-embedding resize, padding masks, DropPath.
+"""Building blocks shared by the AudioViT networks: input check, position-embedding resize, padding masks, DropPath,
+and the transformer blocks (attention, MLP, pre-norm block; small and separate, timm style).
 
 This file is copied next to saved checkpoints for `trust_remote_code` loading (the modeling files import it),
-so it imports only torch.
+so it imports only torch, transformers and the config beside it.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.activations import ACT2FN
+
+from .configuration_audio_vit import AudioViTConfig
 
 def as_spectrogram_batch(input_values: torch.Tensor, num_mel_bins: int) -> torch.Tensor:
     """Check and normalise the model input to `(batch, 1, num_mel_bins, frames)`."""
@@ -79,4 +83,61 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-__all__ = ["DropPath", "as_spectrogram_batch", "patch_padding_mask", "resize_pos_embed"]
+# ----------------------------------------------------------------------------------------------
+# Transformer blocks (small and separate, timm style)
+# ----------------------------------------------------------------------------------------------
+
+
+class AudioViTSelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection and `F.scaled_dot_product_attention`."""
+
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.attn_dropout = config.attention_probs_dropout_prob
+        self.proj_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, H, N, Dh)
+        out = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        out = out.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, D)
+        return self.proj_dropout(self.proj(out))
+
+
+class AudioViTMLP(nn.Module):
+    def __init__(self, config: AudioViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(x)))))
+
+
+class AudioViTBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: AudioViTConfig, drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = AudioViTSelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = AudioViTMLP(config)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop_path(self.attention(self.norm1(x), attn_mask))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+__all__ = ["AudioViTBlock", "AudioViTMLP", "AudioViTSelfAttention", "DropPath", "as_spectrogram_batch",
+           "patch_padding_mask", "resize_pos_embed"]

@@ -157,7 +157,7 @@ class TimmBackbone(nn.Module):
         self.num_mel_bins = config.num_mel_bins
         self.model = timm.create_model(
             config.timm_model_name,
-            pretrained=False,  # weights come from the checkpoint or from pretrained_weights, never here
+            pretrained=False,  # weights come from the checkpoint or from audio_vit.pretrained.weights, never here
             in_chans=1,
             num_classes=config.num_labels,
             **timm_create_kwargs(config),
