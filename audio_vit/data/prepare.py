@@ -59,8 +59,9 @@ class PrepareArguments:
             raise ValueError(f"recipe={self.recipe!r} is not supported; use one of {RECIPE_NAMES}")
 
 
+# The extractor settings `prepare` takes as options (the rest come from --feature-extractor or the defaults).
 EXTRACTOR_OPTIONS = ("sampling_rate", "num_mel_bins", "max_length", "n_fft", "win_length", "hop_length", "f_min",
-                   "f_max", "top_db")
+                     "f_max", "top_db")
 
 
 def make_feature_extractor(args: PrepareArguments):

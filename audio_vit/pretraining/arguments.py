@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..argparsing import DataclassArgumentParser
 from ..data.arguments import RECIPE_NAMES, DataArguments
-from ..training.arguments import CONFIG_SECTIONS, MIXED_PRECISION, REPORT_TO, ModelArguments
+from ..training.arguments import MIXED_PRECISION, REPORT_TO, ModelArguments
+from ..training.command_line import read_config_file
 
 # How `masking.sample_token_mask` chooses the hidden tokens (here, so that `--help` imports no torch).
 MASK_PATTERNS = ("random", "span")
@@ -163,36 +163,12 @@ def build_parser(prog: str = "audio-vit pretrain") -> DataclassArgumentParser:
     return parser
 
 
-def read_config_file(path) -> dict[str, Any]:
-    """A YAML/JSON config of pretraining options -> one flat dict; raises on unknown options."""
-    from pathlib import Path
-
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}  # (YAML reads JSON too)
-    if not isinstance(raw, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping of option: value, got {type(raw).__name__}")
-    flat: dict[str, Any] = {}
-    for key, value in raw.items():
-        flat.update(value if key in CONFIG_SECTIONS and isinstance(value, dict) else {key: value})
-    flat = {key.replace("-", "_"): value for key, value in flat.items()}
-    valid = sorted(f.name for cls in ARGUMENT_CLASSES for f in dataclasses.fields(cls) if f.init)
-    unknown = sorted(set(flat) - set(valid))
-    if unknown:
-        raise ValueError(f"config file {str(path)!r} has unknown option(s) {unknown}; valid options are: "
-                         f"{', '.join(valid)}")
-    return flat
-
-
 def parse_pretraining_args(argv: list[str] | None = None, prog: str = "audio-vit pretrain"):
     """Parse `argv` (plus `--config FILE`) into (ModelArguments, DataArguments, PretrainingArguments) and the set of
     options it sets (which `--recipe auto` leaves alone)."""
     parser = build_parser(prog)
     known, _ = parser.parse_known_args(argv)
-    from_file = read_config_file(known.config) if known.config else {}
+    from_file = read_config_file(known.config, ARGUMENT_CLASSES) if known.config else {}
     parser.set_defaults(**from_file)
     namespace = parser.parse_args(argv)
     arguments = tuple(cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if f.init})

@@ -19,12 +19,13 @@ from .arguments import CONFIG_SECTIONS, ModelArguments, TrainingArguments
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, AugmentationConfig, TrainingArguments)
 
 
-def valid_option_names() -> list[str]:
-    return sorted(f.name for cls in ARGUMENT_CLASSES for f in dataclasses.fields(cls) if f.init)
+def valid_option_names(argument_classes=ARGUMENT_CLASSES) -> list[str]:
+    return sorted(f.name for cls in argument_classes for f in dataclasses.fields(cls) if f.init)
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML/JSON config into one flat dict of option -> value; raise on unknown options.
+def read_config_file(path: str | Path, argument_classes=ARGUMENT_CLASSES) -> dict[str, Any]:
+    """Read a YAML/JSON config into one flat dict of option -> value; raise on options that none of
+    `argument_classes` (by default `train`'s four; `audio-vit pretrain` passes its own) has.
 
     Keys may be flat or grouped under `model:`, `data:`, `augmentation:`, `training:`.
     """
@@ -46,7 +47,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         else:
             flat[key.replace("-", "_")] = value
     flat = {key.replace("-", "_"): value for key, value in flat.items()}
-    valid = valid_option_names()
+    valid = valid_option_names(argument_classes)
     unknown = sorted(set(flat) - set(valid))
     if unknown:
         raise ValueError(
