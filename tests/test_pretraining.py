@@ -329,3 +329,28 @@ def test_pretraining_under_accelerate_launch_with_two_processes(tones, tmp_path)
     assert results["finished"] and results["global_step"] == 4  # 24 clips, 8 a batch per process: 2 steps an epoch
     assert [entry["epoch"] for entry in read_json(tmp_path / "out" / "trainer_state.json")["log_history"]] == [1, 2]
     assert AudioViTModel.from_pretrained(tmp_path / "out").config.pretraining["result"]["finished"]
+
+
+def test_the_corpus_builder_cuts_long_recordings_into_pieces_and_keeps_every_sample(tmp_path, monkeypatch):
+    """scripts/build_general_audio_corpus.py: a 70.5 s recording -> 30 + 30 + 10.5 s FLAC pieces (a last piece under
+    1 s would join the one before), every sample written once."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    spec = importlib.util.spec_from_file_location(
+        "build_general_audio_corpus", Path(__file__).resolve().parents[1] / "scripts" / "build_general_audio_corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, corpus)  # its dataclasses look their module up there
+    spec.loader.exec_module(corpus)
+    rate = 8000
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, int(70.5 * rate)).astype(np.float32)
+    pieces = corpus.write_pieces(audio, rate, tmp_path / "long", max_seconds=30.0)
+    assert [round(seconds, 3) for _, seconds in pieces] == [30.0, 30.0, 10.5]
+    joined = np.concatenate([sf.read(str(path), dtype="float32")[0] for path, _ in pieces])
+    np.testing.assert_allclose(joined, audio, atol=1 / 32768)  # 16-bit FLAC
+    short_tail = corpus.write_pieces(audio[: int(60.5 * rate)], rate, tmp_path / "tail", max_seconds=30.0)
+    assert [round(seconds, 3) for _, seconds in short_tail] == [30.0, 30.5]
