@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..inference.options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
+from ..serving.options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
                                  SERVE_MAX_QUEUE, SERVE_MAX_QUEUED_AUDIO_S, SERVE_MAX_UPLOAD_MB)
 
 

@@ -1,6 +1,6 @@
 """Using a trained model: long recordings in overlapping windows (`long_audio`), their features chunk by chunk
 (`chunked_features`), the audio-classification pipeline that reads files without FFmpeg (`pipeline`), and the
-defaults shared by `predict` and `serve` (`options`).
+choices of `predict` (`options`).
 
     from audio_vit.inference import classify_audio_file
     result = classify_audio_file(model, extractor, "recording.flac")  # windows + recording-level scores

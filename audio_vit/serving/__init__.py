@@ -1,6 +1,6 @@
 """Serving a model folder: the gradio page and `/classify` API (`app`: `build_demo`, `audio-vit serve`), the
-batcher that shares one forward pass among concurrent requests and the admission limits (`batching`), and the
-page's spectrogram picture (`spectrogram_overview`).
+batcher that shares one forward pass among concurrent requests and the admission limits (`batching`), the
+page's spectrogram picture (`spectrogram_overview`), and the server's defaults and limits (`options`).
 
     from audio_vit.serving.app import build_demo
     build_demo("user/model").launch()

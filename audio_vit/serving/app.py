@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference.options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S,
-                                SERVE_MAX_QUEUE, SERVE_MAX_QUEUED_AUDIO_S)
+from .options import (SERVE_CONCURRENCY, SERVE_KEPT_DOWNLOADS, SERVE_MAX_BATCH_SIZE, SERVE_MAX_DURATION_S, SERVE_MAX_QUEUE,
+                      SERVE_MAX_QUEUED_AUDIO_S)
 from .spectrogram_overview import SpectrogramOverview, label_colours, overview_image, spectrogram_image
 
 # gradio reads this when it is imported: no telemetry and no version check against api.gradio.app.
